@@ -1,0 +1,22 @@
+# FLEX turbulence pipeline: simulate -> coarsen -> train -> sample -> evaluate -> figures.
+# Table of contents only: the rules live in workflow/rules/, the logic in src/flex/.
+from snakemake.utils import min_version
+
+min_version("9.20")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+
+
+localrules:
+    all,
+
+
+rule all:
+    default_target: True
+    input:
+        simulation_files(),

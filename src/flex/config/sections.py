@@ -1,0 +1,161 @@
+"""Typed, frozen configuration objects: one dataclass per section of config/schema.yaml.
+
+`build(cls, data, path)` turns a (validated) mapping into the dataclass, refusing unknown and
+missing keys by name, so that a stage given a job description by the command line checks it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from flex.config.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class PhysicsConfig:
+    """Forced 2D Navier-Stokes; viscosity nu = 1 / Re is set per trajectory."""
+
+    domain_length: float
+    drag: float
+    forcing_wavenumber: int
+    forcing_amplitude: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ReynoldsNumbersConfig:
+    train: tuple[float, ...]
+    held_out: tuple[float, ...]
+
+    @property
+    def all(self) -> tuple[float, ...]:
+        """Every Reynolds number of the study, sorted."""
+        return tuple(sorted({*self.train, *self.held_out}))
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedsConfig:
+    train: tuple[int, ...]
+    validation: tuple[int, ...]
+    test: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulateConfig:
+    grid_size: int
+    dtype: str
+    time_stepper: str
+    dealias: bool
+    courant_number: float
+    max_velocity: float
+    time_step: float | None
+    courant_abort: float
+    spinup_time: float
+    save_interval: float
+    num_snapshots: int
+    snapshots_per_chunk: int
+    initial_peak_wavenumber: float
+    initial_max_velocity: float
+    jax_threefry_partitionable: bool
+    resolution_band_start: float
+    resolution_max_enstrophy_fraction: float
+    compression: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CoarsenConfig:
+    method: str
+    coarsen_factor: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfiguration:
+    """The whole study, as config/config.yaml describes it (after validation)."""
+
+    study: StudyConfig
+    physics: PhysicsConfig
+    reynolds_numbers: ReynoldsNumbersConfig
+    seeds: SeedsConfig
+    simulate: SimulateConfig
+    coarsen: CoarsenConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationJob:
+    """Everything one simulation job needs: one (Reynolds number, seed) trajectory."""
+
+    physics: PhysicsConfig
+    simulate: SimulateConfig
+    reynolds_number: float
+    seed: int
+
+    @property
+    def viscosity(self) -> float:
+        """nu = 1 / Re (lengths and velocities in units of the box and forcing)."""
+        return 1.0 / self.reynolds_number
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, path)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(inner, value, path)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def build(cls: type[T], data: Mapping[str, Any], path: str = "") -> T:
+    """Build dataclass `cls` from `data`, naming unknown and missing keys in the error."""
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"'{path or '<top level>'}' must be a mapping, got {data!r}"])
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    prefix = f"{path}." if path else ""
+    problems = [
+        f"unknown key '{prefix}{k}'; allowed keys: {', '.join(fields)}"
+        for k in data
+        if k not in fields
+    ]
+    problems += [
+        f"missing key '{prefix}{name}'"
+        for name, f in fields.items()
+        if name not in data
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if problems:
+        raise ConfigError(problems)
+    kwargs = {k: _convert(hints[k], v, prefix + k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Plain JSON-able dict of a config dataclass (tuples become lists)."""
+    return _plain(dataclasses.asdict(obj))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""NetCDF output: provenance attributes, atomic writes and streaming of long trajectories."""

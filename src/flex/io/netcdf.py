@@ -1,0 +1,147 @@
+"""Write NetCDF files atomically: a crashed or killed writer never leaves a complete-looking file.
+
+Every file goes to a hidden temporary name beside its destination and is renamed into place only
+after it was closed and synced; an exception removes the temporary file. `write_dataset` writes a
+whole xarray Dataset; `FieldWriter` streams (time, y, x) fields chunk by chunk so that memory does
+not grow with the length of a trajectory. Global attributes are written last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+import xarray as xr
+
+from flex import dims
+
+COMPRESSION = {"none": {}, "zlib": {"compression": "zlib", "complevel": 1, "shuffle": True},
+               "zstd": {"compression": "zstd", "complevel": 1, "shuffle": True}}  # fmt: skip
+"""netCDF4 filter settings by config name (`simulate.compression`)."""
+
+
+def temporary_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path; on success fsync and rename it to `path`, on error delete it."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(final)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_dataset(dataset: xr.Dataset, path: str | Path, attrs: Mapping[str, Any]) -> Path:
+    """Write `dataset` with global `attrs` to `path` atomically (netCDF4 format)."""
+    dataset = dataset.copy()
+    dataset.attrs = dict(attrs)
+    with atomic_output(path) as tmp:
+        dataset.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
+    return Path(path)
+
+
+class FieldWriter:
+    """Stream fields (time, y, x) into a NetCDF file, one chunk of snapshots at a time.
+
+    Usage:
+        with FieldWriter(path, coords, variables, compression="none") as writer:
+            writer.append(time_chunk, {"vorticity": array(T, ny, nx), ...})
+            writer.set_series("kinetic_energy", values)     # optional 1-D (time) variables
+            writer.finish(global_attrs)                      # attributes last, then rename
+    Leaving the block without `finish` (an exception, a blow-up) deletes the temporary file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        y: np.ndarray,
+        x: np.ndarray,
+        variables: Mapping[str, Mapping[str, str]],
+        series: Mapping[str, Mapping[str, str]] | None = None,
+        time_attrs: Mapping[str, str] | None = None,
+        space_attrs: Mapping[str, str] | None = None,
+        dtype: str = "float32",
+        compression: str = "none",
+    ) -> None:
+        self.path = Path(path)
+        self.variables = dict(variables)
+        self.series = dict(series or {})
+        self._time_attrs = dict(time_attrs or {})
+        self._space_attrs = dict(space_attrs or {})
+        self._y, self._x = np.asarray(y), np.asarray(x)
+        self._dtype = dtype
+        self._filters = COMPRESSION[compression]
+        self._context: contextlib.AbstractContextManager[Path] | None = None
+        self._dataset: netCDF4.Dataset | None = None
+        self._finished = False
+        self.length = 0
+
+    def __enter__(self) -> FieldWriter:
+        self._context = atomic_output(self.path)
+        tmp = self._context.__enter__()
+        ds = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+        ds.createDimension(dims.TIME, None)
+        ds.createDimension(dims.Y, self._y.size)
+        ds.createDimension(dims.X, self._x.size)
+        time = ds.createVariable(dims.TIME, "f8", (dims.TIME,))
+        time.setncatts({"axis": "T", **self._time_attrs})
+        for name, values, axis in ((dims.Y, self._y, "Y"), (dims.X, self._x, "X")):
+            coord = ds.createVariable(name, "f8", (name,))
+            coord[:] = values
+            coord.setncatts({"axis": axis, **self._space_attrs, "long_name": f"{name} coordinate"})
+        chunks = (1, self._y.size, self._x.size)
+        for name, attrs in self.variables.items():
+            var = ds.createVariable(name, self._dtype, dims.FIELD_DIMS, chunksizes=chunks,
+                                    **self._filters)  # fmt: skip
+            var.setncatts(dict(attrs))
+        for name, attrs in self.series.items():
+            ds.createVariable(name, "f8", (dims.TIME,)).setncatts(dict(attrs))
+        self._dataset = ds
+        return self
+
+    def append(self, times: Sequence[float], fields: Mapping[str, np.ndarray]) -> None:
+        """Append snapshots: `fields[name]` has shape (len(times), ny, nx)."""
+        assert self._dataset is not None, "use FieldWriter as a context manager"
+        start, stop = self.length, self.length + len(times)
+        self._dataset[dims.TIME][start:stop] = np.asarray(times, dtype="f8")
+        for name in self.variables:
+            self._dataset[name][start:stop] = fields[name]
+        self.length = stop
+
+    def set_series(self, name: str, values: np.ndarray) -> None:
+        """Write a whole 1-D (time) variable declared in `series`."""
+        assert self._dataset is not None
+        self._dataset[name][:] = np.asarray(values, dtype="f8")
+
+    def finish(self, attrs: Mapping[str, Any]) -> None:
+        """Write global attributes (last), close the file and move it into place."""
+        assert self._dataset is not None
+        self._dataset.setncatts(dict(attrs))
+        self._dataset.close()
+        self._dataset = None
+        self._finished = True
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self._dataset is not None:
+            self._dataset.close()
+            self._dataset = None
+        assert self._context is not None
+        if exc_type is None and not self._finished:
+            error = RuntimeError(f"{self.path}: writer closed without finish(); file discarded")
+            self._context.__exit__(RuntimeError, error, None)  # removes the temporary file
+            raise error
+        self._context.__exit__(exc_type, exc, tb)  # renames on success, removes on error
+        return False
