@@ -10,6 +10,7 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/coarsen.smk"
 
 
 localrules:
@@ -20,3 +21,5 @@ rule all:
     default_target: True
     input:
         simulation_files(),
+        coarse_files(),
+        "results/coarsen/training_statistics.nc",

@@ -6,43 +6,28 @@ that results/ and logs/ of the tests never mix with a user's.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import xarray as xr
 import yaml
 
-from tests.conftest import ROOT, TINY, read_yaml
-
-LINKED = ["Snakefile", "workflow", "config", "profiles", "slurm", "src"]
+from tests.conftest import ROOT, TINY, link_workflow, read_yaml, snakemake
 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    for name in LINKED:
-        (tmp_path / name).symlink_to(ROOT / name)
-    return tmp_path
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True,
-        env=env, timeout=900,
-    )  # fmt: skip
-    if check:
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done
+    return link_workflow(tmp_path)
 
 
 def job_counts(output: str) -> dict[str, int]:
     """The 'Job stats' table of a dry run: {rule: count}."""
     table = output.split("Job stats:")[1].split("\n\n")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+    counts.pop("total", None)
+    return counts
 
 
 def expected_trajectories(config: dict) -> int:
@@ -97,14 +82,56 @@ def test_check_config_command(workdir):
     assert bad.returncode == 1 and "missing key 'physics'" in bad.stderr
 
 
-def test_real_run_of_the_simulate_rule_on_the_tiny_study(workdir):
-    target = "results/simulate/re40_seed11.nc"
-    snakemake(workdir, target, "--cores", "2", "--configfile", str(TINY))
-    with xr.open_dataset(workdir / target) as ds:
+def test_the_tiny_study_runs_every_stage_and_leaves_logs(tiny_results):
+    config = read_yaml(TINY)
+    simulated = sorted((tiny_results / "results/simulate").glob("*.nc"))
+    coarse = sorted((tiny_results / "results/coarsen").glob("re*.nc"))
+    assert len(simulated) == len(coarse) == expected_trajectories(config)
+    with xr.open_dataset(tiny_results / "results/simulate/re40_seed11.nc") as ds:
         assert ds.vorticity.dims == ("time", "y", "x")
         assert ds.attrs["reynolds_number"] == 40.0 and ds.attrs["seed"] == 11
-    log = (workdir / "logs/simulate/re40_seed11.log").read_text()
+    with xr.open_dataset(tiny_results / "results/coarsen/re40_seed11.nc") as ds:
+        assert (
+            ds.sizes["y"] == config["simulate"]["grid_size"] // config["coarsen"]["coarsen_factor"]
+        )
+    assert (tiny_results / "results/coarsen/training_statistics.nc").exists()
+    log = (tiny_results / "logs/simulate/re40_seed11.log").read_text()
     assert "step/s" in log and "wrote results/simulate/re40_seed11.nc" in log
-    assert (workdir / "benchmarks/simulate/re40_seed11.tsv").exists()
-    again = snakemake(workdir, target, "-n", "--cores", "2", "--configfile", str(TINY))
-    assert "Nothing to be done" in again.stdout + again.stderr
+    assert (tiny_results / "benchmarks/simulate/re40_seed11.tsv").exists()
+    assert (tiny_results / "logs/coarsen/re40_seed11.log").exists()
+
+
+def _dry_run_counts(workdir: Path, config: dict) -> dict[str, int]:
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake(workdir, "-n", "--cores", "2", "--configfile", "changed.yaml")
+    text = done.stdout + done.stderr
+    return {} if "Nothing to be done" in text else job_counts(text)
+
+
+def test_unchanged_or_touched_inputs_rerun_nothing(tiny_results):
+    assert _dry_run_counts(tiny_results, read_yaml(TINY)) == {}
+    (tiny_results / "results/simulate/re40_seed11.nc").touch()
+    (tiny_results / "results/simulate/re80_seed12.nc").touch()
+    assert _dry_run_counts(tiny_results, read_yaml(TINY)) == {}
+
+
+def test_changing_the_coarsening_method_reruns_coarsening_only(tiny_results):
+    config = read_yaml(TINY)
+    config["coarsen"]["method"] = "box_average"
+    counts = _dry_run_counts(tiny_results, config)
+    assert counts == {"coarsen": expected_trajectories(config), "all": 1}
+
+
+def test_a_new_held_out_reynolds_number_adds_its_own_jobs_only(tiny_results):
+    config = read_yaml(TINY)
+    config["reynolds_numbers"]["held_out"].append(100)
+    counts = _dry_run_counts(tiny_results, config)
+    assert counts == {"simulate": 1, "coarsen": 1, "all": 1}  # statistics untouched
+
+
+def test_a_new_training_seed_reruns_the_statistics(tiny_results):
+    config = read_yaml(TINY)
+    config["seeds"]["train"].append(21)
+    counts = _dry_run_counts(tiny_results, config)
+    n_train = len(config["reynolds_numbers"]["train"])
+    assert counts == {"simulate": n_train, "coarsen": n_train, "training_statistics": 1, "all": 1}

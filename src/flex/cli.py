@@ -2,6 +2,8 @@
 
     flex check-config config/config.yaml            validate a study configuration
     flex simulate --job '<json>' --output FILE       one trajectory (Snakemake passes the job)
+    flex coarsen --job '<json>' --input FILE --output FILE
+    flex statistics --job '<json>' --output FILE INPUT...
 
 Known failures (a bad config, a blow-up) print one clear message and exit with status 1.
 """
@@ -14,7 +16,14 @@ import logging
 import sys
 from pathlib import Path
 
-from flex.config import ConfigError, SimulationJob, build, load_study_file
+from flex.config import (
+    CoarsenJob,
+    ConfigError,
+    SimulationJob,
+    StatisticsJob,
+    build,
+    load_study_file,
+)
 from flex.errors import StageFailure
 
 DEFAULT_SCHEMA = Path("config/schema.yaml")
@@ -32,6 +41,20 @@ def _simulate(args: argparse.Namespace) -> None:
     run(job, args.output, progress=not args.no_progress)
 
 
+def _coarsen(args: argparse.Namespace) -> None:
+    from flex.coarsen.run import run
+
+    job = build(CoarsenJob, json.loads(args.job), path="job")
+    run(job.coarsen, args.input, args.output)
+
+
+def _statistics(args: argparse.Namespace) -> None:
+    from flex.data.statistics import run
+
+    job = build(StatisticsJob, json.loads(args.job), path="job")
+    run(job, args.inputs, args.output)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="flex", description=__doc__.splitlines()[0])
     commands = main.add_subparsers(dest="command", required=True)
@@ -46,6 +69,18 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--output", required=True, type=Path)
     simulate.add_argument("--no-progress", action="store_true")
     simulate.set_defaults(handler=_simulate)
+
+    coarsen = commands.add_parser("coarsen", help="coarse-grain one trajectory")
+    coarsen.add_argument("--job", required=True, help="CoarsenJob as JSON")
+    coarsen.add_argument("--input", required=True, type=Path)
+    coarsen.add_argument("--output", required=True, type=Path)
+    coarsen.set_defaults(handler=_coarsen)
+
+    statistics = commands.add_parser("statistics", help="normalisation of the training split")
+    statistics.add_argument("--job", required=True, help="StatisticsJob as JSON")
+    statistics.add_argument("--output", required=True, type=Path)
+    statistics.add_argument("inputs", nargs="+", type=Path)
+    statistics.set_defaults(handler=_statistics)
     return main
 
 

@@ -9,12 +9,15 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 try:
     from flex.config import (
+        CoarsenJob,
         ConfigError,
         SimulationJob,
+        StatisticsJob,
         load_study,
         reynolds_label,
         to_dict,
     )
+    from flex.data.splits import all_trajectories, trajectories
 except ImportError as error:
     sys.exit(
         f"cannot import the flex package ({error}); install it first: pip install -e '.[test]'"
@@ -27,6 +30,7 @@ except ConfigError as error:
 
 SOURCE_ROOT = Path(workflow.basedir) / "src" / "flex"
 SHARED_SOURCES = ["__init__.py", "cli.py", "dims.py", "errors.py", "config", "io"]
+"""Sources every stage runs; `code_digest(stage)` adds the stage's own package."""
 
 
 wildcard_constraints:
@@ -46,25 +50,36 @@ def code_digest(stage):
     return digest.hexdigest()[:16]
 
 
+def split_trajectories(split):
+    return trajectories(STUDY.reynolds_numbers, STUDY.seeds, split)
+
+
 def simulation_runs():
-    """(Reynolds number, seed) of every trajectory: train and validation seeds at the training
-    Reynolds numbers, test seeds at every Reynolds number (held-out ones included)."""
-    seeds = STUDY.seeds
-    runs = [
-        (re, s)
-        for re in STUDY.reynolds_numbers.train
-        for s in seeds.train + seeds.validation
-    ]
-    runs += [(re, s) for re in STUDY.reynolds_numbers.all for s in seeds.test]
-    return sorted(runs)
+    """(Reynolds number, seed) of every trajectory of every split (flex.data.splits)."""
+    found = all_trajectories(STUDY.reynolds_numbers, STUDY.seeds)
+    return sorted({(t.reynolds_number, t.seed) for t in found})
 
 
 def simulation_file(reynolds_number, seed):
     return f"results/simulate/re{reynolds_label(reynolds_number)}_seed{seed}.nc"
 
 
+def coarse_file(reynolds_number, seed):
+    return f"results/coarsen/re{reynolds_label(reynolds_number)}_seed{seed}.nc"
+
+
 def simulation_files():
     return [simulation_file(re, seed) for re, seed in simulation_runs()]
+
+
+def coarse_files():
+    return [coarse_file(re, seed) for re, seed in simulation_runs()]
+
+
+def training_simulation_files():
+    return [
+        simulation_file(t.reynolds_number, t.seed) for t in split_trajectories("train")
+    ]
 
 
 def reynolds_from_label(label):
@@ -82,4 +97,23 @@ def simulation_job(wildcards):
         reynolds_number=reynolds_from_label(wildcards.re),
         seed=int(wildcards.seed),
     )
+    return stage_job(job)
+
+
+def stage_job(job):
     return json.dumps(to_dict(job), sort_keys=True)
+
+
+def coarsen_job():
+    return stage_job(CoarsenJob(coarsen=STUDY.coarsen))
+
+
+def statistics_job():
+    """Only the training split's definition: a new held-out Re or test seed changes nothing."""
+    return stage_job(
+        StatisticsJob(
+            train_reynolds_numbers=STUDY.reynolds_numbers.train,
+            train_seeds=STUDY.seeds.train,
+            snapshots_per_chunk=STUDY.coarsen.snapshots_per_chunk,
+        )
+    )

@@ -18,9 +18,14 @@ from flex.config.errors import ConfigError
 from flex.config.schema import load_schema, schema_problems
 from flex.config.sections import (
     CoarsenConfig,
+    CoarsenJob,
+    DataConfig,
     PhysicsConfig,
+    ReynoldsNumbersConfig,
+    SeedsConfig,
     SimulateConfig,
     SimulationJob,
+    StatisticsJob,
     StudyConfiguration,
     build,
     to_dict,
@@ -28,10 +33,15 @@ from flex.config.sections import (
 
 __all__ = [
     "CoarsenConfig",
+    "CoarsenJob",
     "ConfigError",
+    "DataConfig",
     "PhysicsConfig",
+    "ReynoldsNumbersConfig",
+    "SeedsConfig",
     "SimulateConfig",
     "SimulationJob",
+    "StatisticsJob",
     "StudyConfiguration",
     "build",
     "load_study",

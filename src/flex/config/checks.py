@@ -14,6 +14,17 @@ def cross_field_problems(config: StudyConfiguration) -> list[str]:
             f"'simulate.grid_size' = {grid} is not divisible by 'coarsen.coarsen_factor' = {factor}; "
             f"allowed: a grid size that is a multiple of {factor}"
         )
+    patch = config.data.patch_size
+    if patch % factor:
+        problems.append(
+            f"'data.patch_size' = {patch} is not divisible by 'coarsen.coarsen_factor' = {factor}; "
+            f"allowed: a multiple of {factor}"
+        )
+    if patch > grid:
+        problems.append(
+            f"'data.patch_size' = {patch} is larger than 'simulate.grid_size' = {grid}; "
+            f"allowed: at most {grid}"
+        )
     seeds = config.seeds
     splits = {"train": seeds.train, "validation": seeds.validation, "test": seeds.test}
     names = list(splits)

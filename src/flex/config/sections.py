@@ -71,12 +71,23 @@ class SimulateConfig:
     resolution_band_start: float
     resolution_max_enstrophy_fraction: float
     compression: str
+    storage_tile: int
 
 
 @dataclasses.dataclass(frozen=True)
 class CoarsenConfig:
     method: str
     coarsen_factor: int
+    snapshots_per_chunk: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Task examples: patch side (fine pixels), Re scale, evaluation snapshot stride."""
+
+    patch_size: int
+    reynolds_scale: float
+    evaluation_snapshot_stride: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +100,7 @@ class StudyConfiguration:
     seeds: SeedsConfig
     simulate: SimulateConfig
     coarsen: CoarsenConfig
+    data: DataConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +116,22 @@ class SimulationJob:
     def viscosity(self) -> float:
         """nu = 1 / Re (lengths and velocities in units of the box and forcing)."""
         return 1.0 / self.reynolds_number
+
+
+@dataclasses.dataclass(frozen=True)
+class CoarsenJob:
+    """One coarse-graining job: the method and factor (the input file is given separately)."""
+
+    coarsen: CoarsenConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class StatisticsJob:
+    """Normalisation statistics over the training split: its Reynolds numbers and seeds only."""
+
+    train_reynolds_numbers: tuple[float, ...]
+    train_seeds: tuple[int, ...]
+    snapshots_per_chunk: int
 
 
 def _convert(hint: Any, value: Any, path: str) -> Any:

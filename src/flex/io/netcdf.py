@@ -56,8 +56,11 @@ def write_dataset(dataset: xr.Dataset, path: str | Path, attrs: Mapping[str, Any
 class FieldWriter:
     """Stream fields (time, y, x) into a NetCDF file, one chunk of snapshots at a time.
 
+    NetCDF chunks are (1, tile, tile): one snapshot, split into square tiles, so that reading a
+    patch touches only the tiles it overlaps.
+
     Usage:
-        with FieldWriter(path, coords, variables, compression="none") as writer:
+        with FieldWriter(path, y, x, variables, compression="none", tile=256) as writer:
             writer.append(time_chunk, {"vorticity": array(T, ny, nx), ...})
             writer.set_series("kinetic_energy", values)     # optional 1-D (time) variables
             writer.finish(global_attrs)                      # attributes last, then rename
@@ -75,6 +78,7 @@ class FieldWriter:
         space_attrs: Mapping[str, str] | None = None,
         dtype: str = "float32",
         compression: str = "none",
+        tile: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.variables = dict(variables)
@@ -84,6 +88,7 @@ class FieldWriter:
         self._y, self._x = np.asarray(y), np.asarray(x)
         self._dtype = dtype
         self._filters = COMPRESSION[compression]
+        self._tile = tile
         self._context: contextlib.AbstractContextManager[Path] | None = None
         self._dataset: netCDF4.Dataset | None = None
         self._finished = False
@@ -102,7 +107,8 @@ class FieldWriter:
             coord = ds.createVariable(name, "f8", (name,))
             coord[:] = values
             coord.setncatts({"axis": axis, **self._space_attrs, "long_name": f"{name} coordinate"})
-        chunks = (1, self._y.size, self._x.size)
+        tile = self._tile or max(self._y.size, self._x.size)
+        chunks = (1, min(tile, self._y.size), min(tile, self._x.size))
         for name, attrs in self.variables.items():
             var = ds.createVariable(name, self._dtype, dims.FIELD_DIMS, chunksizes=chunks,
                                     **self._filters)  # fmt: skip
@@ -145,3 +151,28 @@ class FieldWriter:
             raise error
         self._context.__exit__(exc_type, exc, tb)  # renames on success, removes on error
         return False
+
+
+def open_input(path: str | Path, chunks: Mapping[str, int] | None = None) -> xr.Dataset:
+    """Open a stage's input lazily; an unreadable, truncated or foreign file is named in the error."""
+    from flex.errors import StageFailure
+
+    path = Path(path)
+    if not path.is_file():
+        raise StageFailure(f"input file {path} does not exist")
+    try:
+        return xr.open_dataset(path, engine="netcdf4", chunks=dict(chunks) if chunks else None)
+    except Exception as error:  # the netCDF library's messages do not name the file
+        raise StageFailure(
+            f"cannot read input file {path} ({type(error).__name__}: {error}); it is truncated, "
+            "corrupted or not NetCDF: delete it and rerun the stage that makes it"
+        ) from error
+
+
+def require_variables(dataset: xr.Dataset, path: str | Path, names: Sequence[str]) -> None:
+    """Fail with the file's name when a variable of the data contract is missing."""
+    from flex.errors import StageFailure
+
+    missing = [name for name in names if name not in dataset.variables]
+    if missing:
+        raise StageFailure(f"input file {path} lacks variable(s) {missing} of the data contract")

@@ -97,6 +97,7 @@ def run(job: SimulationJob, output: str | Path, progress: bool = True) -> Path:
     writer = FieldWriter(
         output, coords, coords, FIELD_ATTRS, SERIES_ATTRS, TIME_ATTRS, SPACE_ATTRS,
         dtype=job.simulate.dtype, compression=job.simulate.compression,
+        tile=job.simulate.storage_tile,
     )  # fmt: skip
     bar = tqdm(
         total=total_saves * timing.steps_per_save, unit="step", disable=not progress,

@@ -1,0 +1,1 @@
+"""The `coarsen` stage: coarse-graining of the simulated fields (subsample, spectral cutoff, box)."""

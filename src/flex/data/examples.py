@@ -1,0 +1,209 @@
+"""Super-resolution and forecasting examples, streamed from NetCDF as a torch Dataset.
+
+One example (all fields normalised by the training statistics, x' = (x - mean) / std):
+
+| key | sr | fc |
+|---|---|---|
+| `input` | (1, P, P) bicubic up-sampled coarse frame t | (2, P, P) fine frames t-1, t |
+| `base` | (1, P, P) = input | (1, P, P) frame t |
+| `target` | (1, P, P) fine frame t | (1, P, P) fine frame t+1 |
+| `reynolds` | Re / `data.reynolds_scale` (the model's conditioning scalar) | same |
+
+plus `reynolds_number`, `seed`, `time_index` and `corner` (y0, x0) to trace the example back. The
+model learns the residual `target - base` (`residual`).
+
+Modes (flex-method.md sections 1.3 and 5.1):
+- `train`: `examples_per_epoch` random patches; each draws a trajectory, a time and a corner from
+  a generator seeded by (seed, epoch, index), so an example is the same whatever the number of
+  DataLoader workers. Corners wrap periodically; for `sr` they lie on the coarse grid (multiples
+  of the coarsening factor) so that the coarse patch is the coarse field's own, for `fc` anywhere.
+- `evaluate`: every `data.evaluation_snapshot_stride`-th valid time of every trajectory, each
+  tiled by non-overlapping patches.
+
+Files are opened lazily in each process (DataLoader workers included) and read a patch at a
+time: the data set is never in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Collection
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import torch
+
+from flex.config import DataConfig
+from flex.data.patches import read_patch, tiling_corners
+from flex.data.splits import Trajectory, check_membership
+from flex.data.upsample import bicubic_upsample
+from flex.errors import StageFailure
+from flex.io.netcdf import open_input, require_variables
+
+TASKS = ("sr", "fc")
+INPUT_CHANNELS = {"sr": 1, "fc": 2}
+MODES = ("train", "evaluate")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectoryFiles:
+    """The files of one trajectory: fine (simulate) and coarse (coarsen) fields."""
+
+    trajectory: Trajectory
+    fine: Path
+    coarse: Path | None = None
+
+
+class _LazyFiles:
+    """netCDF4 handles opened on first use in the current process, never inherited by a fork."""
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._handles: dict[Path, netCDF4.Dataset] = {}
+
+    def variable(self, path: Path, name: str) -> netCDF4.Variable:
+        if self._pid != os.getpid():
+            self._pid, self._handles = os.getpid(), {}
+        if path not in self._handles:
+            handle = netCDF4.Dataset(path, "r")
+            handle.set_auto_mask(False)
+            self._handles[path] = handle
+        return self._handles[path][name]
+
+    def __getstate__(self) -> dict:
+        return {"_pid": None, "_handles": {}}
+
+
+def residual(example: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the model learns: target - base (normalised units)."""
+    return example["target"] - example["base"]
+
+
+class TaskExamples(torch.utils.data.Dataset):
+    """Examples of one task from the trajectories of one split (see the module docstring)."""
+
+    def __init__(
+        self,
+        task: str,
+        files: list[TrajectoryFiles],
+        split: str,
+        statistics: dict[str, tuple[float, float]],
+        data: DataConfig,
+        coarsen_factor: int,
+        allowed: Collection[Trajectory],
+        mode: str = "train",
+        examples_per_epoch: int | None = None,
+        seed: int = 0,
+        variable: str = "vorticity",
+    ) -> None:
+        if task not in TASKS or mode not in MODES:
+            raise ValueError(f"task {task!r} / mode {mode!r}: allowed {TASKS} / {MODES}")
+        if mode == "train" and not examples_per_epoch:
+            raise ValueError("mode 'train' needs examples_per_epoch >= 1")
+        trajectories = [f.trajectory for f in files]
+        if not files:
+            raise ValueError(f"no trajectories given for split {split!r}")
+        if any(t.split != split for t in trajectories):
+            raise ValueError(f"trajectories of other splits given as {split!r}: {trajectories}")
+        check_membership([(t.reynolds_number, t.seed) for t in trajectories], split, allowed)
+        if task == "sr" and any(f.coarse is None for f in files):
+            raise ValueError("task 'sr' needs the coarse file of every trajectory")
+        self.task, self.files, self.split, self.mode = task, list(files), split, mode
+        self.variable, self.factor, self.data = variable, coarsen_factor, data
+        self.mean, self.std = statistics[variable]
+        self.examples_per_epoch, self.seed, self.epoch = examples_per_epoch, seed, 0
+        self.patch = data.patch_size
+        self._grid, self._lengths = self._inspect(allowed)
+        self._index = self._evaluation_index() if mode == "evaluate" else []
+        self._files = _LazyFiles()
+
+    def _inspect(self, allowed: Collection[Trajectory]) -> tuple[int, list[int]]:
+        """Grid and lengths of the files; the (Re, seed) that each file itself records must be
+        one of the split's trajectories, whatever the caller labelled it."""
+        lengths, grids = [], set()
+        for f in self.files:
+            for path in [f.fine] + ([f.coarse] if self.task == "sr" else []):
+                with open_input(path) as ds:
+                    require_variables(ds, path, [self.variable])
+                    recorded = (ds.attrs["reynolds_number"], ds.attrs["seed"])
+                    try:
+                        check_membership([recorded], self.split, allowed)
+                    except ValueError as error:
+                        raise StageFailure(f"{path}: {error}") from error
+                    if path == f.fine:
+                        lengths.append(ds.sizes["time"])
+                        grids.add(ds.sizes["y"])
+        if len(grids) != 1:
+            raise StageFailure(f"trajectories have different grids {sorted(grids)}")
+        grid = grids.pop()
+        if self.patch > grid:
+            raise StageFailure(f"patch size {self.patch} exceeds the grid {grid}")
+        return grid, lengths
+
+    def valid_times(self, length: int) -> range:
+        """Frames t with everything the task needs: fc uses t-1 and t+1."""
+        return range(0, length) if self.task == "sr" else range(1, length - 1)
+
+    def _evaluation_index(self) -> list[tuple[int, int, int, int]]:
+        stride = self.data.evaluation_snapshot_stride
+        corners = tiling_corners(self._grid, self.patch)
+        return [
+            (f, t, y0, x0)
+            for f, length in enumerate(self._lengths)
+            for t in self.valid_times(length)[::stride]
+            for y0, x0 in corners
+        ]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw other random patches in the next epoch (train mode)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.examples_per_epoch if self.mode == "train" else len(self._index)
+
+    def locate(self, index: int) -> tuple[int, int, int, int]:
+        """(file, time, y0, x0) of example `index`."""
+        if self.mode == "evaluate":
+            return self._index[index]
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        f = int(rng.integers(len(self.files)))
+        times = self.valid_times(self._lengths[f])
+        t = int(times[rng.integers(len(times))])
+        stride = self.factor if self.task == "sr" else 1
+        y0, x0 = (int(c) * stride for c in rng.integers(self._grid // stride, size=2))
+        return f, t, y0, x0
+
+    def _normalised(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy((array - self.mean) / self.std).float()
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        f, t, y0, x0 = self.locate(index)
+        files, size = self.files[f], self.patch
+        fine = self._files.variable(files.fine, self.variable)
+        if self.task == "sr":
+            coarse = self._files.variable(files.coarse, self.variable)
+            factor = self.factor
+            low = read_patch(coarse, slice(t, t + 1), y0 // factor, x0 // factor, size // factor)
+            inputs = bicubic_upsample(self._normalised(low), factor)  # (1, P, P)
+            base = inputs
+            target = self._normalised(read_patch(fine, slice(t, t + 1), y0, x0, size))
+        else:
+            frames = self._normalised(read_patch(fine, slice(t - 1, t + 2), y0, x0, size))
+            inputs, base, target = frames[0:2], frames[1:2], frames[2:3]
+        trajectory = files.trajectory
+        return {
+            "input": inputs,
+            "base": base,
+            "target": target,
+            "reynolds": torch.tensor(
+                trajectory.reynolds_number / self.data.reynolds_scale, dtype=torch.float32
+            ),
+            "reynolds_number": torch.tensor(trajectory.reynolds_number, dtype=torch.float64),
+            "seed": torch.tensor(trajectory.seed),
+            "time_index": torch.tensor(t),
+            "corner": torch.tensor([y0, x0]),
+        }
