@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/coarsen.smk"
+include: "workflow/rules/train.smk"
 
 
 localrules:
@@ -23,3 +24,4 @@ rule all:
         simulation_files(),
         coarse_files(),
         "results/coarsen/training_statistics.nc",
+        trained_models(),

@@ -42,7 +42,10 @@ def expected_trajectories(config: dict) -> int:
 def test_dry_run_of_the_whole_dag(workdir, config):
     done = snakemake(workdir, "-n", "--cores", "2", "--configfile", str(ROOT / config))
     counts = job_counts(done.stdout + done.stderr)
-    assert counts["simulate"] == expected_trajectories(read_yaml(ROOT / config))
+    study = read_yaml(ROOT / config)
+    assert counts["simulate"] == counts["coarsen"] == expected_trajectories(study)
+    assert counts["train"] == len(study["train"]["tasks"]) * len(study["train"]["models"])
+    assert counts["training_statistics"] == 1
     assert not (workdir / "results").exists()
 
 
@@ -99,6 +102,11 @@ def test_the_tiny_study_runs_every_stage_and_leaves_logs(tiny_results):
     assert "step/s" in log and "wrote results/simulate/re40_seed11.nc" in log
     assert (tiny_results / "benchmarks/simulate/re40_seed11.tsv").exists()
     assert (tiny_results / "logs/coarsen/re40_seed11.log").exists()
+    for task in config["train"]["tasks"]:
+        for model in config["train"]["models"]:
+            folder = tiny_results / "results/train" / task / model
+            assert {"model.pt", "history.csv", "job.json"} <= {p.name for p in folder.iterdir()}
+            assert "step/s" in (tiny_results / f"logs/train/{task}_{model}.log").read_text()
 
 
 def _dry_run_counts(workdir: Path, config: dict) -> dict[str, int]:
@@ -119,7 +127,8 @@ def test_changing_the_coarsening_method_reruns_coarsening_only(tiny_results):
     config = read_yaml(TINY)
     config["coarsen"]["method"] = "box_average"
     counts = _dry_run_counts(tiny_results, config)
-    assert counts == {"coarsen": expected_trajectories(config), "all": 1}
+    trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
+    assert counts == {"coarsen": expected_trajectories(config), "train": trained, "all": 1}
 
 
 def test_a_new_held_out_reynolds_number_adds_its_own_jobs_only(tiny_results):
@@ -134,4 +143,16 @@ def test_a_new_training_seed_reruns_the_statistics(tiny_results):
     config["seeds"]["train"].append(21)
     counts = _dry_run_counts(tiny_results, config)
     n_train = len(config["reynolds_numbers"]["train"])
-    assert counts == {"simulate": n_train, "coarsen": n_train, "training_statistics": 1, "all": 1}
+    trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
+    assert counts == {"simulate": n_train, "coarsen": n_train, "training_statistics": 1,
+                      "train": trained, "all": 1}  # fmt: skip
+
+
+def test_a_training_setting_of_one_task_and_model_reruns_that_job_only(tiny_results):
+    config = read_yaml(TINY)
+    config["train"]["overrides"] = {"sr/flex": {"learning_rate": 1.0e-3}}
+    assert _dry_run_counts(tiny_results, config) == {"train": 1, "all": 1}
+    config["train"]["overrides"] = {}
+    config["train"]["defaults"]["steps"] += 1
+    trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
+    assert _dry_run_counts(tiny_results, config) == {"train": trained, "all": 1}

@@ -4,6 +4,7 @@
     flex simulate --job '<json>' --output FILE       one trajectory (Snakemake passes the job)
     flex coarsen --job '<json>' --input FILE --output FILE
     flex statistics --job '<json>' --output FILE INPUT...
+    flex train --job '<json>' --results DIR --output-dir DIR
 
 Known failures (a bad config, a blow-up) print one clear message and exit with status 1.
 """
@@ -21,6 +22,7 @@ from flex.config import (
     ConfigError,
     SimulationJob,
     StatisticsJob,
+    TrainJob,
     build,
     load_study_file,
 )
@@ -55,6 +57,17 @@ def _statistics(args: argparse.Namespace) -> None:
     run(job, args.inputs, args.output)
 
 
+def _train(args: argparse.Namespace) -> None:
+    from flex.train.run import run
+
+    job = build(TrainJob, json.loads(args.job), path="job")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run(job, args.results, args.output_dir, progress=not args.no_progress)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="flex", description=__doc__.splitlines()[0])
     commands = main.add_subparsers(dest="command", required=True)
@@ -81,6 +94,14 @@ def parser() -> argparse.ArgumentParser:
     statistics.add_argument("--output", required=True, type=Path)
     statistics.add_argument("inputs", nargs="+", type=Path)
     statistics.set_defaults(handler=_statistics)
+
+    train = commands.add_parser("train", help="train one (task, model)")
+    train.add_argument("--job", required=True, help="TrainJob as JSON")
+    train.add_argument("--results", required=True, type=Path, help="the results/ folder")
+    train.add_argument("--output-dir", required=True, type=Path)
+    train.add_argument("--threads", type=int, help="CPU threads of torch (default: all)")
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(handler=_train)
     return main
 
 

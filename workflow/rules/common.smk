@@ -13,6 +13,7 @@ try:
         ConfigError,
         SimulationJob,
         StatisticsJob,
+        TrainJob,
         load_study,
         reynolds_label,
         to_dict,
@@ -38,10 +39,10 @@ wildcard_constraints:
     seed=r"[0-9]+",
 
 
-def code_digest(stage):
+def code_digest(*packages):
     """SHA-256 of the sources a stage runs: an edit reruns it, a touch or a fresh clone does not."""
     digest = hashlib.sha256()
-    for name in [stage, *SHARED_SOURCES]:
+    for name in [*packages, *SHARED_SOURCES]:
         path = SOURCE_ROOT / name
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for file in files:
@@ -117,3 +118,35 @@ def statistics_job():
             snapshots_per_chunk=STUDY.coarsen.snapshots_per_chunk,
         )
     )
+
+
+def split_files(split):
+    """Fine and coarse files of a split's trajectories (what a training job reads)."""
+    found = split_trajectories(split)
+    return [simulation_file(t.reynolds_number, t.seed) for t in found] + [
+        coarse_file(t.reynolds_number, t.seed) for t in found
+    ]
+
+
+def train_job(wildcards):
+    """The resolved job of one (task, model): its settings and the training/validation split."""
+    return stage_job(
+        TrainJob(
+            task=wildcards.task,
+            model=wildcards.model,
+            settings=STUDY.train.settings(wildcards.task, wildcards.model),
+            data=STUDY.data,
+            coarsen_factor=STUDY.coarsen.coarsen_factor,
+            train_reynolds_numbers=STUDY.reynolds_numbers.train,
+            train_seeds=STUDY.seeds.train,
+            validation_seeds=STUDY.seeds.validation,
+        )
+    )
+
+
+def trained_models():
+    return [
+        f"results/train/{task}/{model}/model.pt"
+        for task in STUDY.train.tasks
+        for model in STUDY.train.models
+    ]

@@ -91,6 +91,49 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Training of one (task, model) job (flex-method.md section 4)."""
+
+    model_size: str
+    optimizer: str
+    learning_rate: float
+    betas: tuple[float, ...]
+    weight_decay: float
+    warmup_steps: int
+    steps: int
+    batch_size: int
+    grad_clip: float
+    ema_decay: float
+    loss: str
+    logsnr_shift: float
+    dropout: float
+    validation_every: int
+    validation_batches: int
+    checkpoint_every: int
+    num_workers: int
+    device: str
+    precision: str
+    compile: bool
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    tasks: tuple[str, ...]
+    models: tuple[str, ...]
+    defaults: TrainSettings
+    overrides: dict
+
+    def settings(self, task: str, model: str) -> TrainSettings:
+        """`defaults` with the "task/model" override applied."""
+        override = self.overrides.get(f"{task}/{model}", {})
+        return dataclasses.replace(
+            self.defaults,
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in override.items()},
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class StudyConfiguration:
     """The whole study, as config/config.yaml describes it (after validation)."""
 
@@ -101,6 +144,7 @@ class StudyConfiguration:
     simulate: SimulateConfig
     coarsen: CoarsenConfig
     data: DataConfig
+    train: TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +176,20 @@ class StatisticsJob:
     train_reynolds_numbers: tuple[float, ...]
     train_seeds: tuple[int, ...]
     snapshots_per_chunk: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    """One training job: only what it depends on (held-out Re and test seeds are not in it)."""
+
+    task: str
+    model: str
+    settings: TrainSettings
+    data: DataConfig
+    coarsen_factor: int
+    train_reynolds_numbers: tuple[float, ...]
+    train_seeds: tuple[int, ...]
+    validation_seeds: tuple[int, ...]
 
 
 def _convert(hint: Any, value: Any, path: str) -> Any:

@@ -1,0 +1,31 @@
+"""The training objective: L1 (the FLEX code's default) or MSE between v_hat and v, weight 1.
+
+t ~ U(0, 1), eps ~ N(0, I), z_t = alpha_t x0 + sigma_t eps,
+loss = mean |v_hat(z_t, t, c) - (alpha_t eps - sigma_t x0)|      (or squared)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from flex.diffusion.parameterisation import broadcast, noisy, velocity
+from flex.diffusion.schedule import CosineLogSNR
+
+LOSSES = {"l1": torch.nn.functional.l1_loss, "mse": torch.nn.functional.mse_loss}
+
+
+def diffusion_loss(
+    predict_v: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x0: torch.Tensor,
+    schedule: CosineLogSNR,
+    kind: str = "l1",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """`predict_v(z_t, t)` is the network with its conditioning bound; x0 is (B, 1, H, W)."""
+    t = torch.rand(x0.shape[0], generator=generator, device=x0.device)
+    eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    alpha, sigma = (broadcast(v, x0) for v in schedule.alpha_sigma(t))
+    target = velocity(x0, eps, alpha, sigma)
+    return LOSSES[kind](predict_v(noisy(x0, eps, alpha, sigma), t), target)

@@ -1,0 +1,131 @@
+"""Building blocks of FLEX (flex-method.md section 3.2): ADM ResBlocks, embeddings, ViT blocks.
+
+- `ResBlock` (Dhariwal & Nichol 2021, ADM): GN -> SiLU -> Conv3x3; the conditioning vector e gives
+  (scale, shift) = Linear(SiLU(e)); GN(h) (1 + scale) + shift -> SiLU -> Dropout -> Conv3x3 with
+  zero-initialised weights; skip = identity or Conv3x3 when the width changes. Down-blocks apply
+  AvgPool2d(2) to both branches after the first GN/SiLU, up-blocks nearest x2.
+- `FourierEmbedding` (Karras et al. 2024, EDM2, magnitude-preserving): sqrt(2) cos(2 pi f t + p)
+  with fixed f ~ N(0, 1) and p ~ U(0, 1); then Linear(D, 2D) -> SiLU -> Linear(2D, D).
+- `ScalarEmbedding`: Linear(1, 2D) -> SiLU -> Linear(2D, D), for the Reynolds number.
+- `TransformerBlock`: pre-LN (eps 1e-6) multi-head self-attention (qkv without bias) and MLP
+  (Linear -> GELU(tanh) -> Dropout -> Linear -> Dropout); an optional long-skip fusion
+  x <- Linear(2D, D)([x, skip]) first (U-ViT, Bao et al. 2023).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def group_norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(groups, channels), channels)
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    for parameter in module.parameters():
+        nn.init.zeros_(parameter)
+    return module
+
+
+class ResBlock(nn.Module):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        embedding_dim: int,
+        dropout: float,
+        groups: int,
+        resample: str | None = None,
+    ) -> None:
+        super().__init__()
+        if resample not in (None, "down", "up"):
+            raise ValueError(f"resample must be None, 'down' or 'up', not {resample!r}")
+        self.resample = resample
+        self.in_norm = group_norm(in_channels, groups)
+        self.in_conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.embedding = nn.Linear(embedding_dim, 2 * out_channels)
+        self.out_norm = group_norm(out_channels, groups)
+        self.dropout = nn.Dropout(dropout)
+        self.out_conv = zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1))
+        self.skip = (
+            nn.Identity()
+            if in_channels == out_channels
+            else nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        )
+
+    def _resample(self, x: torch.Tensor) -> torch.Tensor:
+        if self.resample == "down":
+            return F.avg_pool2d(x, 2)
+        if self.resample == "up":
+            return F.interpolate(x, scale_factor=2, mode="nearest")
+        return x
+
+    def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        h = F.silu(self.in_norm(x))  # (B, C_in, H, W)
+        h = self.in_conv(self._resample(h))  # (B, C_out, H', W')
+        scale, shift = self.embedding(F.silu(embedding))[..., None, None].chunk(2, dim=1)
+        h = self.out_norm(h) * (1 + scale) + shift
+        h = self.out_conv(self.dropout(F.silu(h)))
+        return self.skip(self._resample(x)) + h
+
+
+class FourierEmbedding(nn.Module):
+    """Magnitude-preserving Fourier features of a scalar in [0, 1], then a 2-layer MLP."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("frequencies", 2 * math.pi * torch.randn(dim))
+        self.register_buffer("phases", 2 * math.pi * torch.rand(dim))
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        features = math.sqrt(2) * torch.cos(t[:, None] * self.frequencies + self.phases)
+        return self.mlp(features.to(self.mlp[0].weight.dtype))  # (B, D)
+
+
+class ScalarEmbedding(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(1, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, value: torch.Tensor) -> torch.Tensor:
+        return self.mlp(value[:, None].to(self.mlp[0].weight.dtype))  # (B, D)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, heads, N, D/heads) each
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, D/heads)
+        return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, dropout: float, skip: bool = False):
+        super().__init__()
+        self.fuse = nn.Linear(2 * dim, dim) if skip else None
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attention = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Dropout(dropout),
+            nn.Linear(hidden, dim), nn.Dropout(dropout),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        if self.fuse is not None:
+            x = self.fuse(torch.cat([x, skip], dim=-1))  # (B, N, D)
+        x = x + self.attention(self.norm1(x))
+        return x + self.mlp(self.norm2(x))

@@ -1,0 +1,128 @@
+"""FLEX (flex-method.md section 3): a U-Net with a latent transformer and a task encoder.
+
+    task features  = TaskEncoder(task input, Re)                 # no diffusion time: cacheable
+    common         = ConvEncoder(z_t; time + Re; + task skips)   # weak conditioning
+    tokens         = [cond token; bottleneck pixels] + positions -> depth//2 blocks (+ skips) -> 1
+    decoder tokens = token 0 += time + Re; depth//2 blocks fusing the encoder's token skips (LIFO)
+    x              = LayerNorm -> drop cond token -> (B, D, h, w) + task bottleneck
+    v_hat          = ConvDecoder(x; skips = common + task)       # strong conditioning
+
+`encode_task` and `denoise` split the two, so that a sampler computes the task features once per
+input and reuses them over every step and ensemble member.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from flex.models.blocks import FourierEmbedding, ScalarEmbedding, TransformerBlock
+from flex.models.config import ModelConfig
+from flex.models.encoder import ConvDecoder, ConvEncoder
+
+
+@dataclasses.dataclass
+class TaskFeatures:
+    """The task encoder's output: bottleneck (B, D, h, w) and per-block skips."""
+
+    bottleneck: torch.Tensor
+    skips: list[torch.Tensor]
+
+    def repeat(self, times: int) -> TaskFeatures:
+        """Each input's features `times` times in a row (ensemble members of one input)."""
+        return TaskFeatures(
+            self.bottleneck.repeat_interleave(times, dim=0),
+            [s.repeat_interleave(times, dim=0) for s in self.skips],
+        )
+
+
+class TaskEncoder(nn.Module):
+    """Conv encoder of the task input (up-sampled coarse field or past frames) with Re only."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.reynolds = ScalarEmbedding(config.token_dim)
+        self.encoder = ConvEncoder(config, config.input_channels, config.token_dim)
+
+    def forward(self, task_input: torch.Tensor, reynolds: torch.Tensor) -> TaskFeatures:
+        bottleneck, skips = self.encoder(task_input, self.reynolds(reynolds))
+        return TaskFeatures(bottleneck, skips)
+
+
+class LatentTransformer(nn.Module):
+    """One token per bottleneck pixel plus a conditioning token, learned positions (U-ViT)."""
+
+    def __init__(self, config: ModelConfig, tokens: int) -> None:
+        super().__init__()
+        dim, half = config.token_dim, config.depth // 2
+        args = (dim, config.heads, config.mlp_ratio, config.dropout)
+        self.positions = nn.Parameter(torch.zeros(1, tokens + 1, dim))
+        nn.init.trunc_normal_(self.positions, std=0.02)
+        self.encoder_blocks = nn.ModuleList(TransformerBlock(*args) for _ in range(half))
+        self.middle = TransformerBlock(*args)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor):
+        tokens = x.flatten(2).transpose(1, 2)  # (B, h*w, D)
+        tokens = torch.cat([condition[:, None], tokens], dim=1) + self.positions  # (B, 1+h*w, D)
+        skips = []
+        for block in self.encoder_blocks:
+            tokens = block(tokens)
+            skips.append(tokens)
+        return self.middle(tokens), skips
+
+
+class FlexDecoder(nn.Module):
+    def __init__(self, config: ModelConfig, skip_channels: list[int]) -> None:
+        super().__init__()
+        dim, half = config.token_dim, config.depth // 2
+        self.time = FourierEmbedding(dim)
+        self.reynolds = ScalarEmbedding(dim)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(dim, config.heads, config.mlp_ratio, config.dropout, skip=True)
+            for _ in range(half)
+        )
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.conv = ConvDecoder(config, skip_channels)
+
+    def forward(self, tokens, token_skips, skips, t, reynolds, task: TaskFeatures):
+        condition = self.time(t) + self.reynolds(reynolds)  # (B, D)
+        tokens = torch.cat([tokens[:, :1] + condition[:, None], tokens[:, 1:]], dim=1)
+        for block in self.blocks:
+            tokens = block(tokens, token_skips.pop())
+        tokens = self.norm(tokens)[:, 1:]  # (B, h*w, D)
+        batch, _, dim = tokens.shape
+        height, width = task.bottleneck.shape[-2:]
+        x = tokens.transpose(1, 2).reshape(batch, dim, height, width) + task.bottleneck
+        return self.conv(x, condition, skips, task.skips)
+
+
+class Flex(nn.Module):
+    """The FLEX backbone for one task: v_hat = Flex(z_t, t, Re, task input)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.backbone != "flex":
+            raise ValueError(f"Flex needs a 'flex' config, got {config.backbone!r}")
+        self.config = config
+        dim = config.token_dim
+        self.task_encoder = TaskEncoder(config)
+        self.time = FourierEmbedding(dim)
+        self.reynolds = ScalarEmbedding(dim)
+        self.encoder = ConvEncoder(config, 1, dim)
+        side = config.image_size // 2 ** len(config.channels)
+        self.transformer = LatentTransformer(config, side * side)
+        self.decoder = FlexDecoder(config, self.encoder.skip_channels)
+
+    def encode_task(self, task_input: torch.Tensor, reynolds: torch.Tensor) -> TaskFeatures:
+        return self.task_encoder(task_input, reynolds)
+
+    def denoise(self, z, t, reynolds, task: TaskFeatures) -> torch.Tensor:
+        condition = self.time(t) + self.reynolds(reynolds)  # (B, D)
+        x, skips = self.encoder(z, condition, task.skips)  # weak conditioning
+        tokens, token_skips = self.transformer(x, condition)
+        return self.decoder(tokens, token_skips, skips, t, reynolds, task)
+
+    def forward(self, z, t, reynolds, task_input) -> torch.Tensor:
+        return self.denoise(z, t, reynolds, self.encode_task(task_input, reynolds))

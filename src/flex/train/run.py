@@ -1,0 +1,230 @@
+"""The `train` stage: results/train/{task}/{model}/ (model.pt, history.csv, job.json).
+
+Per optimiser step s (flex-method.md section 4): a batch of random patches of the training split
+(examples seeded by (seed, epoch, index), epoch = s // validation_every), the objective of the
+model (`objectives`), gradient clipping at `grad_clip`, the optimiser (Lion or AdamW) with linear
+warm-up and cosine decay, and the EMA of the weights. Every `validation_every` steps the EMA
+weights are scored on a fixed set of validation-split examples with fixed noise; the best become
+`model.pt` at the end. Every `checkpoint_every` steps the whole state goes to `checkpoint.pt`
+(atomically); a job killed at any moment and started again resumes there and, the randomness of
+step s being seeded by s, ends with the same weights as an uninterrupted run (on the same device).
+
+Several processes (`torchrun --nproc_per_node N python -m flex.train ...`): DistributedDataParallel,
+each rank drawing its own examples; rank 0 validates and writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from flex import paths
+from flex.config import TrainJob, to_dict
+from flex.data.examples import INPUT_CHANNELS, TaskExamples, TrajectoryFiles
+from flex.data.splits import Trajectory
+from flex.data.statistics import read_statistics
+from flex.diffusion.schedule import CosineLogSNR
+from flex.models import build_model, parameter_count, preset
+from flex.train import checkpoint
+from flex.train.ema import EMA
+from flex.train.objectives import MODEL_KINDS, batch_loss
+from flex.train.optim import learning_rate_factor, make_optimizer
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ("step", "train_loss", "validation_loss", "learning_rate", "examples_per_s",
+                   "elapsed_s")  # fmt: skip
+
+
+class LossModule(torch.nn.Module):
+    """The model with its objective, so that DistributedDataParallel sees one forward per step."""
+
+    def __init__(self, model, kind, schedule, loss):
+        super().__init__()
+        self.model, self.kind, self.schedule, self.loss = model, kind, schedule, loss
+
+    def forward(self, batch, generator=None):
+        return batch_loss(self.model, batch, self.kind, self.schedule, self.loss, generator)
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _device(setting: str, rank: int) -> torch.device:
+    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def _examples(job: TrainJob, results: Path, split: str, seeds, count: int, seed: int):
+    trajectories = [Trajectory(float(re), int(s), split) for re in job.train_reynolds_numbers
+                    for s in seeds]  # fmt: skip
+    files = [TrajectoryFiles(t, paths.simulation_file(t.reynolds_number, t.seed, results),
+                             paths.coarse_file(t.reynolds_number, t.seed, results))
+             for t in trajectories]  # fmt: skip
+    statistics = read_statistics(paths.statistics_file(results))
+    return TaskExamples(job.task, files, split, statistics, job.data, job.coarsen_factor,
+                        trajectories, mode="train", examples_per_epoch=count, seed=seed)  # fmt: skip
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _step_generator(seed: int, step: int, rank: int, device: torch.device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed * 1_000_003 + step * 1009 + rank)
+    return generator
+
+
+@torch.no_grad()
+def validation_loss(model, loader, kind, schedule, settings, device) -> float:
+    """Mean loss of `model` (the EMA weights) on fixed validation examples with fixed noise."""
+    generator = _step_generator(settings.seed, -1, 0, device)
+    losses = [float(batch_loss(model, _to(batch, device), kind, schedule, settings.loss, generator))
+              for batch in loader]  # fmt: skip
+    return sum(losses) / len(losses)
+
+
+def run(job: TrainJob, results: str | Path, output_dir: str | Path, progress: bool = True) -> Path:
+    results, output_dir = Path(results), Path(output_dir)
+    settings, kind = job.settings, MODEL_KINDS[job.model]
+    rank, world = _distributed()
+    device = _device(settings.device, rank)
+    torch.manual_seed(settings.seed)
+    batch = settings.batch_size
+    train_set = _examples(job, results, "train", job.train_seeds,
+                          batch * world * settings.validation_every, settings.seed)  # fmt: skip
+    validation_set = _examples(job, results, "validation", job.validation_seeds,
+                               batch * settings.validation_batches, settings.seed + 1)  # fmt: skip
+    model_config = preset(kind.backbone, settings.model_size, INPUT_CHANNELS[job.task],
+                          job.data.patch_size, dropout=settings.dropout)  # fmt: skip
+    model = build_model(model_config).to(device)
+    ema = EMA(model, settings.ema_decay)
+    optimizer = make_optimizer(model.parameters(), settings)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: learning_rate_factor(s, settings.warmup_steps, settings.steps)
+    )
+    schedule = CosineLogSNR(shift=settings.logsnr_shift)
+    objective = LossModule(model, kind, schedule, settings.loss)
+    if settings.compile:
+        objective = torch.compile(objective)
+    if world > 1:
+        objective = torch.nn.parallel.DistributedDataParallel(objective)
+    digest = checkpoint.job_digest(job)
+    resume_path, best_path = output_dir / "checkpoint.pt", output_dir / "best_candidate.pt"
+    step, best, history = 0, float("inf"), []
+    if resume_path.exists():
+        state = checkpoint.load(resume_path, device)
+        if state["job_digest"] == digest:
+            model.load_state_dict(state["model"])
+            ema.load_state_dict(state["ema"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            step, best, history = state["step"], state["best_validation_loss"], state["history"]
+            log.info("resumed from %s at step %d", resume_path, step)
+        else:
+            log.info("ignoring %s: it belongs to another configuration", resume_path)
+    metadata = {
+        "task": job.task, "model": job.model, "normalisation": read_statistics(
+            paths.statistics_file(results)), "reynolds_scale": job.data.reynolds_scale,
+        "coarsen_factor": job.coarsen_factor, "job": to_dict(job), "job_digest": digest,
+        "parameters": parameter_count(model),
+    }  # fmt: skip
+    if rank == 0:
+        log.info("%s/%s: %s %s, %.2fM parameters, %d steps of batch %d x %d on %s",
+                 job.task, job.model, kind.backbone, settings.model_size,
+                 metadata["parameters"] / 1e6, settings.steps, batch, world, device)  # fmt: skip
+    validation_loader = torch.utils.data.DataLoader(validation_set, batch_size=batch)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=settings.precision == "bf16")  # fmt: skip
+    bar = tqdm(total=settings.steps, initial=step, unit="step", disable=not progress or rank,
+               desc=f"train {job.task}/{job.model}", mininterval=2.0)  # fmt: skip
+    start, interval_losses, interval_start = time.perf_counter(), [], time.perf_counter()
+    model.train()
+    while step < settings.steps:
+        epoch, offset = divmod(step, settings.validation_every)
+        train_set.set_epoch(epoch)
+        indices = [(o * world + rank) * batch + i
+                   for o in range(offset, settings.validation_every) for i in range(batch)]  # fmt: skip
+        loader = torch.utils.data.DataLoader(train_set, batch_size=batch, sampler=indices,
+                                             num_workers=settings.num_workers)  # fmt: skip
+        for examples in loader:
+            torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout of this step
+            with autocast:
+                loss = objective(_to(examples, device), _step_generator(settings.seed, step, rank,
+                                                                         device))  # fmt: skip
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            ema.update(model)
+            step += 1
+            interval_losses.append(float(loss.detach()))
+            bar.update()
+            bar.set_postfix(loss=f"{interval_losses[-1]:.4f}", refresh=False)
+            validate = step % settings.validation_every == 0 or step == settings.steps
+            if validate and rank == 0:
+                elapsed = time.perf_counter() - interval_start
+                value = validation_loss(
+                    ema.model, validation_loader, kind, schedule, settings, device
+                )
+                history.append({
+                    "step": step, "train_loss": sum(interval_losses) / len(interval_losses),
+                    "validation_loss": value, "learning_rate": scheduler.get_last_lr()[0],
+                    "examples_per_s": len(interval_losses) * batch * world / elapsed,
+                    "elapsed_s": time.perf_counter() - start,
+                })  # fmt: skip
+                bar.write(f"step {step}: train {history[-1]['train_loss']:.4f}, validation "
+                          f"{value:.4f}, {history[-1]['examples_per_s']:.1f} examples/s")  # fmt: skip
+                if value < best:
+                    best = value
+                    checkpoint.save(checkpoint.model_state(model_config, ema.state_dict(), {
+                        **metadata, "step": step, "validation_loss": value}), best_path)  # fmt: skip
+            if validate:
+                interval_losses, interval_start = [], time.perf_counter()
+            if rank == 0 and (step % settings.checkpoint_every == 0 or step == settings.steps):
+                checkpoint.save({
+                    "model": model.state_dict(), "ema": ema.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "step": step, "best_validation_loss": best, "history": history,
+                    "job_digest": digest,
+                }, resume_path)  # fmt: skip
+            if step >= settings.steps:
+                break
+    bar.close()
+    if rank == 0:
+        _finish(job, output_dir, best_path, history)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return output_dir / "model.pt"
+
+
+def _finish(job: TrainJob, output_dir: Path, best_path: Path, history: list[dict]) -> None:
+    """The declared outputs, each written atomically: model.pt, history.csv, job.json."""
+    tmp = output_dir / f".history.{os.getpid()}.tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, output_dir / "history.csv")
+    tmp.with_suffix(".json").write_text(json.dumps(to_dict(job), indent=2, sort_keys=True))
+    os.replace(tmp.with_suffix(".json"), output_dir / "job.json")
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(best_path, output_dir / "model.pt")
+    log.info("wrote %s", output_dir / "model.pt")
