@@ -8,14 +8,21 @@ min_version("9.20")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/coarsen.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/figures.smk"
 
 
 localrules:
     all,
+    summary,
 
 
 rule all:
@@ -25,3 +32,5 @@ rule all:
         coarse_files(),
         "results/coarsen/training_statistics.nc",
         trained_models(),
+        "results/evaluate/summary.csv",
+        "results/figures/fig1_samples_sr.png",

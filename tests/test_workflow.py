@@ -123,36 +123,109 @@ def test_unchanged_or_touched_inputs_rerun_nothing(tiny_results):
     assert _dry_run_counts(tiny_results, read_yaml(TINY)) == {}
 
 
-def test_changing_the_coarsening_method_reruns_coarsening_only(tiny_results):
+def _sampling_jobs(counts: dict[str, int]) -> int:
+    return sum(v for k, v in counts.items() if k.startswith("sample"))
+
+
+def _test_trajectories(config: dict) -> int:
+    reynolds = config["reynolds_numbers"]
+    return (len(reynolds["train"]) + len(reynolds["held_out"])) * len(config["seeds"]["test"])
+
+
+def _in_distribution_tests(config: dict) -> int:
+    return len(config["reynolds_numbers"]["train"]) * len(config["seeds"]["test"])
+
+
+def _all_sampling_jobs(config: dict) -> int:
+    tasks, models, sample = config["train"]["tasks"], config["train"]["models"], config["sample"]
+    tests = _test_trajectories(config)
+    main = len(tasks) * (len(models) + 1) * tests
+    zero_shot = 2 * len(sample["zero_shot_variables"]) * tests  # flex and bicubic
+    steps = len(tasks) * len(sample["steps_study"]) * _in_distribution_tests(config)
+    return main + zero_shot + steps
+
+
+def test_the_tiny_study_has_every_sample_and_evaluation_file(tiny_results):
+    config = read_yaml(TINY)
+    samples = list((tiny_results / "results/sample").rglob("*.nc"))
+    evaluations = list((tiny_results / "results/evaluate").rglob("re*.nc"))
+    assert len(samples) == len(evaluations) == _all_sampling_jobs(config)
+    summary = (tiny_results / "results/evaluate/summary.csv").read_text().splitlines()
+    header = summary[0].split(",")
+    assert header[:5] == ["task", "model", "variable", "reynolds_number", "split"]
+    assert {"sampling_steps", "ensemble_size", "rfne", "crps", "spread_skill_ratio"} <= set(header)
+
+
+def test_changing_the_coarsening_method_reruns_coarsening_and_what_follows(tiny_results):
     config = read_yaml(TINY)
     config["coarsen"]["method"] = "box_average"
     counts = _dry_run_counts(tiny_results, config)
     trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
-    assert counts == {"coarsen": expected_trajectories(config), "train": trained, "all": 1}
+    assert "simulate" not in counts and "training_statistics" not in counts
+    assert counts["coarsen"] == expected_trajectories(config) and counts["train"] == trained
+    assert _sampling_jobs(counts) == counts["evaluate"] == _all_sampling_jobs(config)
 
 
 def test_a_new_held_out_reynolds_number_adds_its_own_jobs_only(tiny_results):
     config = read_yaml(TINY)
     config["reynolds_numbers"]["held_out"].append(100)
     counts = _dry_run_counts(tiny_results, config)
-    assert counts == {"simulate": 1, "coarsen": 1, "all": 1}  # statistics untouched
+    main = len(config["train"]["tasks"]) * (len(config["train"]["models"]) + 1)
+    zero_shot = 2 * len(config["sample"]["zero_shot_variables"])
+    assert counts == {"simulate": 1, "coarsen": 1, "sample": main, "sample_zero_shot": zero_shot,
+                      "evaluate": main + zero_shot, "summary": 1, "figures": 1,
+                      "all": 1}  # fmt: skip
 
 
-def test_a_new_training_seed_reruns_the_statistics(tiny_results):
+def test_a_new_training_seed_reruns_the_statistics_and_training(tiny_results):
     config = read_yaml(TINY)
     config["seeds"]["train"].append(21)
     counts = _dry_run_counts(tiny_results, config)
     n_train = len(config["reynolds_numbers"]["train"])
     trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
-    assert counts == {"simulate": n_train, "coarsen": n_train, "training_statistics": 1,
-                      "train": trained, "all": 1}  # fmt: skip
+    assert counts["simulate"] == counts["coarsen"] == n_train
+    assert counts["training_statistics"] == 1 and counts["train"] == trained
 
 
 def test_a_training_setting_of_one_task_and_model_reruns_that_job_only(tiny_results):
     config = read_yaml(TINY)
     config["train"]["overrides"] = {"sr/flex": {"learning_rate": 1.0e-3}}
-    assert _dry_run_counts(tiny_results, config) == {"train": 1, "all": 1}
-    config["train"]["overrides"] = {}
-    config["train"]["defaults"]["steps"] += 1
-    trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
-    assert _dry_run_counts(tiny_results, config) == {"train": trained, "all": 1}
+    counts = _dry_run_counts(tiny_results, config)
+    tests, sample = _test_trajectories(config), config["sample"]
+    sr_flex = (tests + len(sample["zero_shot_variables"]) * tests
+               + len(sample["steps_study"]) * _in_distribution_tests(config))  # fmt: skip
+    assert counts["train"] == 1 and "simulate" not in counts and "coarsen" not in counts
+    assert _sampling_jobs(counts) == counts["evaluate"] == sr_flex
+
+
+def test_a_sampling_setting_reruns_sampling_evaluation_and_summary_only(tiny_results):
+    config = read_yaml(TINY)
+    config["sample"]["ensemble_size"] += 1
+    counts = _dry_run_counts(tiny_results, config)
+    assert set(counts) == {"sample", "sample_zero_shot", "sample_steps_study", "evaluate",
+                           "summary", "figures", "all"}  # fmt: skip
+
+
+def test_figures_tables_and_the_report(tiny_results):
+    from flex.figures.run import FIGURES, TABLES
+
+    for name in FIGURES:
+        for suffix in (".png", ".pdf"):
+            assert (tiny_results / "results/figures" / f"{name}{suffix}").stat().st_size > 1000
+    for task in TABLES:
+        markdown = (tiny_results / "results/tables" / f"{task}.md").read_text()
+        assert "| flex | in_distribution |" in markdown and "| flex | held_out |" in markdown
+        assert (
+            (tiny_results / "results/tables" / f"{task}.tex")
+            .read_text()
+            .startswith("\\begin{table}")
+        )
+    done = snakemake(tiny_results, "--report", "report.html", "--configfile", str(TINY))
+    report = (tiny_results / "report.html").read_text()
+    assert all(name in report for name in FIGURES), done.stderr[-2000:]
+
+
+def test_a_figure_setting_reruns_the_figures_only(tiny_results):
+    config = read_yaml(TINY)
+    config["figures"]["dpi"] += 10
+    assert _dry_run_counts(tiny_results, config) == {"figures": 1, "all": 1}

@@ -5,6 +5,10 @@
     flex coarsen --job '<json>' --input FILE --output FILE
     flex statistics --job '<json>' --output FILE INPUT...
     flex train --job '<json>' --results DIR --output-dir DIR
+    flex sample --job '<json>' --results DIR [--model FILE] --output FILE
+    flex evaluate --job '<json>' --input FILE --output FILE
+    flex summarise --output results/evaluate/summary.csv INPUT...
+    flex figures --job '<json>' --results results --figures DIR --tables DIR
 
 Known failures (a bad config, a blow-up) print one clear message and exit with status 1.
 """
@@ -20,6 +24,9 @@ from pathlib import Path
 from flex.config import (
     CoarsenJob,
     ConfigError,
+    EvaluateConfig,
+    FiguresConfig,
+    SampleJob,
     SimulationJob,
     StatisticsJob,
     TrainJob,
@@ -68,6 +75,36 @@ def _train(args: argparse.Namespace) -> None:
     run(job, args.results, args.output_dir, progress=not args.no_progress)
 
 
+def _sample(args: argparse.Namespace) -> None:
+    from flex.sample.run import run
+
+    job = build(SampleJob, json.loads(args.job), path="job")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run(job, args.results, args.model, args.output, progress=not args.no_progress)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from flex.evaluate.run import run
+
+    run(build(EvaluateConfig, json.loads(args.job), path="job"), args.input, args.output)
+
+
+def _summarise(args: argparse.Namespace) -> None:
+    from flex.evaluate.summary import run
+
+    run(args.inputs, args.output)
+
+
+def _figures(args: argparse.Namespace) -> None:
+    from flex.figures.run import run
+
+    job = build(FiguresConfig, json.loads(args.job), path="job")
+    run(job, args.results, args.figures, args.tables)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="flex", description=__doc__.splitlines()[0])
     commands = main.add_subparsers(dest="command", required=True)
@@ -102,6 +139,33 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="CPU threads of torch (default: all)")
     train.add_argument("--no-progress", action="store_true")
     train.set_defaults(handler=_train)
+
+    sample = commands.add_parser("sample", help="ensembles of one model on one test trajectory")
+    sample.add_argument("--job", required=True, help="SampleJob as JSON")
+    sample.add_argument("--results", required=True, type=Path, help="the results/ folder")
+    sample.add_argument("--model", type=Path, help="model.pt (none for bicubic / persistence)")
+    sample.add_argument("--output", required=True, type=Path)
+    sample.add_argument("--threads", type=int, help="CPU threads of torch (default: all)")
+    sample.add_argument("--no-progress", action="store_true")
+    sample.set_defaults(handler=_sample)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of one sample file")
+    evaluate.add_argument("--job", required=True, help="EvaluateConfig as JSON")
+    evaluate.add_argument("--input", required=True, type=Path)
+    evaluate.add_argument("--output", required=True, type=Path)
+    evaluate.set_defaults(handler=_evaluate)
+
+    summarise = commands.add_parser("summarise", help="summary.csv of evaluation files")
+    summarise.add_argument("--output", required=True, type=Path)
+    summarise.add_argument("inputs", nargs="+", type=Path)
+    summarise.set_defaults(handler=_summarise)
+
+    figures = commands.add_parser("figures", help="the paper's figures and tables")
+    figures.add_argument("--job", required=True, help="FiguresConfig as JSON")
+    figures.add_argument("--results", required=True, type=Path)
+    figures.add_argument("--figures", required=True, type=Path)
+    figures.add_argument("--tables", required=True, type=Path)
+    figures.set_defaults(handler=_figures)
     return main
 
 

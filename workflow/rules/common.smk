@@ -1,4 +1,5 @@
 # Config validation (before any job starts), input functions and per-stage params.
+import dataclasses
 import hashlib
 import json
 import sys
@@ -12,6 +13,8 @@ try:
         CoarsenJob,
         ConfigError,
         SimulationJob,
+        EvaluateConfig,
+        SampleJob,
         StatisticsJob,
         TrainJob,
         load_study,
@@ -149,4 +152,122 @@ def trained_models():
         f"results/train/{task}/{model}/model.pt"
         for task in STUDY.train.tasks
         for model in STUDY.train.models
+    ]
+
+
+TRIVIAL = {"sr": "bicubic", "fc": "persistence"}
+
+
+def test_trajectories():
+    return split_trajectories("test")
+
+
+def _label(t):
+    return f"re{reynolds_label(t.reynolds_number)}_seed{t.seed}"
+
+
+def sample_files():
+    """Every sample file of the study: trained and trivial models on every test trajectory, the
+    zero-shot velocity runs of the super-resolution models, and the sampling-steps study.
+    """
+    files = []
+    for task in STUDY.train.tasks:
+        for model in [*STUDY.train.models, TRIVIAL[task]]:
+            files += [
+                f"results/sample/{task}/{model}/{_label(t)}.nc"
+                for t in test_trajectories()
+            ]
+            if task == "sr" and model in (
+                "flex",
+                TRIVIAL[task],
+            ):  # the paper's zero-shot test
+                files += [
+                    f"results/sample/sr/{model}/{_label(t)}_{variable}.nc"
+                    for t in test_trajectories()
+                    for variable in STUDY.sample.zero_shot_variables
+                ]
+        if "flex" in STUDY.train.models:
+            files += [
+                f"results/sample/{task}/flex/steps{steps}/{_label(t)}.nc"
+                for steps in STUDY.sample.steps_study
+                for t in test_trajectories()
+                if not t.held_out
+            ]
+    return files
+
+
+def evaluation_files():
+    return [
+        f.replace("results/sample/", "results/evaluate/", 1) for f in sample_files()
+    ]
+
+
+def _test_trajectory(wildcards):
+    re, seed = reynolds_from_label(wildcards.re), int(wildcards.seed)
+    for t in test_trajectories():
+        if t.reynolds_number == re and t.seed == seed:
+            return t
+    raise ValueError(
+        f"Re={wildcards.re} seed={wildcards.seed} is not a test trajectory"
+    )
+
+
+def sample_inputs(wildcards):
+    t = _test_trajectory(wildcards)
+    inputs = {
+        "fine": simulation_file(t.reynolds_number, t.seed),
+        "coarse": coarse_file(t.reynolds_number, t.seed),
+        "statistics": "results/coarsen/training_statistics.nc",
+    }
+    task = wildcards.get("task", "sr")  # the zero-shot rule is super-resolution only
+    if wildcards.model != TRIVIAL[task]:
+        inputs["model"] = f"results/train/{task}/{wildcards.model}/model.pt"
+    return inputs
+
+
+def sample_job(wildcards):
+    """The resolved sampling job: settings (steps study: its steps and sample count), trajectory."""
+    t = _test_trajectory(wildcards)
+    settings = STUDY.sample
+    steps = wildcards.get("steps")
+    if steps is not None:
+        settings = dataclasses.replace(
+            settings,
+            sampling_steps=int(steps),
+            max_samples=settings.steps_study_samples,
+        )
+    return stage_job(
+        SampleJob(
+            task=wildcards.get("task", "sr"),
+            model=wildcards.model,
+            variable=wildcards.get("variable", "vorticity"),
+            sample=settings,
+            data=STUDY.data,
+            coarsen_factor=STUDY.coarsen.coarsen_factor,
+            reynolds_number=t.reynolds_number,
+            seed=t.seed,
+            held_out=t.held_out,
+        )
+    )
+
+
+def model_argument(wildcards, input):
+    return f"--model {input.model}" if "model" in input.keys() else ""
+
+
+def evaluate_job():
+    return stage_job(STUDY.evaluate)
+
+
+def figures_job():
+    return stage_job(STUDY.figures)
+
+
+def flex_sample_files():
+    """The sample files the figures read beside the summary: FLEX and the trivial baselines."""
+    return [
+        f"results/sample/{task}/{model}/{_label(t)}.nc"
+        for task in STUDY.train.tasks
+        for model in ("flex", TRIVIAL[task])
+        for t in test_trajectories()
     ]

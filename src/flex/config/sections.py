@@ -134,6 +134,33 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    sampling_steps: int
+    ensemble_size: int
+    batch_size: int
+    max_samples: int | None
+    horizon: int
+    zero_shot_variables: tuple[str, ...]
+    steps_study: tuple[int, ...]
+    steps_study_samples: int
+    seed: int
+    device: str
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    samples_per_chunk: int
+    rank_stride: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FiguresConfig:
+    dpi: int
+    example_reynolds_number: float | None
+    example_sample: int
+
+
+@dataclasses.dataclass(frozen=True)
 class StudyConfiguration:
     """The whole study, as config/config.yaml describes it (after validation)."""
 
@@ -145,6 +172,9 @@ class StudyConfiguration:
     coarsen: CoarsenConfig
     data: DataConfig
     train: TrainConfig
+    sample: SampleConfig
+    evaluate: EvaluateConfig
+    figures: FiguresConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +220,21 @@ class TrainJob:
     train_reynolds_numbers: tuple[float, ...]
     train_seeds: tuple[int, ...]
     validation_seeds: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleJob:
+    """Ensembles of one model for one task on one test trajectory (and one variable)."""
+
+    task: str
+    model: str
+    variable: str
+    sample: SampleConfig
+    data: DataConfig
+    coarsen_factor: int
+    reynolds_number: float
+    seed: int
+    held_out: bool
 
 
 def _convert(hint: Any, value: Any, path: str) -> Any:

@@ -6,7 +6,7 @@ One example (all fields normalised by the training statistics, x' = (x - mean) /
 |---|---|---|
 | `input` | (1, P, P) bicubic up-sampled coarse frame t | (2, P, P) fine frames t-1, t |
 | `base` | (1, P, P) = input | (1, P, P) frame t |
-| `target` | (1, P, P) fine frame t | (1, P, P) fine frame t+1 |
+| `target` | (1, P, P) fine frame t | (H, P, P) fine frames t+1 .. t+H (H = `horizon`, 1 in training) |
 | `reynolds` | Re / `data.reynolds_scale` (the model's conditioning scalar) | same |
 
 plus `reynolds_number`, `seed`, `time_index` and `corner` (y0, x0) to trace the example back. The
@@ -97,9 +97,12 @@ class TaskExamples(torch.utils.data.Dataset):
         examples_per_epoch: int | None = None,
         seed: int = 0,
         variable: str = "vorticity",
+        horizon: int = 1,
     ) -> None:
         if task not in TASKS or mode not in MODES:
             raise ValueError(f"task {task!r} / mode {mode!r}: allowed {TASKS} / {MODES}")
+        if horizon < 1 or (horizon > 1 and task != "fc"):
+            raise ValueError(f"horizon {horizon}: allowed 1, or more for task 'fc' (rollouts)")
         if mode == "train" and not examples_per_epoch:
             raise ValueError("mode 'train' needs examples_per_epoch >= 1")
         trajectories = [f.trajectory for f in files]
@@ -114,7 +117,7 @@ class TaskExamples(torch.utils.data.Dataset):
         self.variable, self.factor, self.data = variable, coarsen_factor, data
         self.mean, self.std = statistics[variable]
         self.examples_per_epoch, self.seed, self.epoch = examples_per_epoch, seed, 0
-        self.patch = data.patch_size
+        self.patch, self.horizon = data.patch_size, horizon
         self._grid, self._lengths = self._inspect(allowed)
         self._index = self._evaluation_index() if mode == "evaluate" else []
         self._files = _LazyFiles()
@@ -143,8 +146,8 @@ class TaskExamples(torch.utils.data.Dataset):
         return grid, lengths
 
     def valid_times(self, length: int) -> range:
-        """Frames t with everything the task needs: fc uses t-1 and t+1."""
-        return range(0, length) if self.task == "sr" else range(1, length - 1)
+        """Frames t with everything the task needs: fc uses t-1 and t+1 .. t+horizon."""
+        return range(0, length) if self.task == "sr" else range(1, length - self.horizon)
 
     def _evaluation_index(self) -> list[tuple[int, int, int, int]]:
         stride = self.data.evaluation_snapshot_stride
@@ -192,8 +195,9 @@ class TaskExamples(torch.utils.data.Dataset):
             base = inputs
             target = self._normalised(read_patch(fine, slice(t, t + 1), y0, x0, size))
         else:
-            frames = self._normalised(read_patch(fine, slice(t - 1, t + 2), y0, x0, size))
-            inputs, base, target = frames[0:2], frames[1:2], frames[2:3]
+            frames = self._normalised(read_patch(fine, slice(t - 1, t + 1 + self.horizon), y0, x0,
+                                                 size))  # fmt: skip
+            inputs, base, target = frames[0:2], frames[1:2], frames[2:]
         trajectory = files.trajectory
         return {
             "input": inputs,

@@ -53,7 +53,54 @@ def write_dataset(dataset: xr.Dataset, path: str | Path, attrs: Mapping[str, Any
     return Path(path)
 
 
-class FieldWriter:
+class _StreamingWriter:
+    """Shared life cycle of the streaming writers: a temporary file, `finish` (attributes last,
+    close, rename) and removal of the temporary file when left any other way."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._context: contextlib.AbstractContextManager[Path] | None = None
+        self._dataset: netCDF4.Dataset | None = None
+        self._finished = False
+        self.length = 0
+
+    def _define(self, dataset: netCDF4.Dataset) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._context = atomic_output(self.path)
+        dataset = netCDF4.Dataset(self._context.__enter__(), "w", format="NETCDF4")
+        try:
+            self._define(dataset)
+        except BaseException:
+            dataset.close()
+            self._context.__exit__(RuntimeError, RuntimeError("definition failed"), None)
+            raise
+        self._dataset = dataset
+        return self
+
+    def finish(self, attrs: Mapping[str, Any]) -> None:
+        """Write global attributes (last), close the file and move it into place."""
+        assert self._dataset is not None, "use the writer as a context manager"
+        self._dataset.setncatts(dict(attrs))
+        self._dataset.close()
+        self._dataset = None
+        self._finished = True
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self._dataset is not None:
+            self._dataset.close()
+            self._dataset = None
+        assert self._context is not None
+        if exc_type is None and not self._finished:
+            error = RuntimeError(f"{self.path}: writer closed without finish(); file discarded")
+            self._context.__exit__(RuntimeError, error, None)  # removes the temporary file
+            raise error
+        self._context.__exit__(exc_type, exc, tb)  # renames on success, removes on error
+        return False
+
+
+class FieldWriter(_StreamingWriter):
     """Stream fields (time, y, x) into a NetCDF file, one chunk of snapshots at a time.
 
     NetCDF chunks are (1, tile, tile): one snapshot, split into square tiles, so that reading a
@@ -80,7 +127,7 @@ class FieldWriter:
         compression: str = "none",
         tile: int | None = None,
     ) -> None:
-        self.path = Path(path)
+        super().__init__(path)
         self.variables = dict(variables)
         self.series = dict(series or {})
         self._time_attrs = dict(time_attrs or {})
@@ -89,15 +136,8 @@ class FieldWriter:
         self._dtype = dtype
         self._filters = COMPRESSION[compression]
         self._tile = tile
-        self._context: contextlib.AbstractContextManager[Path] | None = None
-        self._dataset: netCDF4.Dataset | None = None
-        self._finished = False
-        self.length = 0
 
-    def __enter__(self) -> FieldWriter:
-        self._context = atomic_output(self.path)
-        tmp = self._context.__enter__()
-        ds = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+    def _define(self, ds: netCDF4.Dataset) -> None:
         ds.createDimension(dims.TIME, None)
         ds.createDimension(dims.Y, self._y.size)
         ds.createDimension(dims.X, self._x.size)
@@ -115,8 +155,6 @@ class FieldWriter:
             var.setncatts(dict(attrs))
         for name, attrs in self.series.items():
             ds.createVariable(name, "f8", (dims.TIME,)).setncatts(dict(attrs))
-        self._dataset = ds
-        return self
 
     def append(self, times: Sequence[float], fields: Mapping[str, np.ndarray]) -> None:
         """Append snapshots: `fields[name]` has shape (len(times), ny, nx)."""
@@ -131,26 +169,6 @@ class FieldWriter:
         """Write a whole 1-D (time) variable declared in `series`."""
         assert self._dataset is not None
         self._dataset[name][:] = np.asarray(values, dtype="f8")
-
-    def finish(self, attrs: Mapping[str, Any]) -> None:
-        """Write global attributes (last), close the file and move it into place."""
-        assert self._dataset is not None
-        self._dataset.setncatts(dict(attrs))
-        self._dataset.close()
-        self._dataset = None
-        self._finished = True
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if self._dataset is not None:
-            self._dataset.close()
-            self._dataset = None
-        assert self._context is not None
-        if exc_type is None and not self._finished:
-            error = RuntimeError(f"{self.path}: writer closed without finish(); file discarded")
-            self._context.__exit__(RuntimeError, error, None)  # removes the temporary file
-            raise error
-        self._context.__exit__(exc_type, exc, tb)  # renames on success, removes on error
-        return False
 
 
 def open_input(path: str | Path, chunks: Mapping[str, int] | None = None) -> xr.Dataset:
@@ -176,3 +194,41 @@ def require_variables(dataset: xr.Dataset, path: str | Path, names: Sequence[str
     missing = [name for name in names if name not in dataset.variables]
     if missing:
         raise StageFailure(f"input file {path} lacks variable(s) {missing} of the data contract")
+
+
+class RecordWriter(_StreamingWriter):
+    """Stream records along a first, unlimited dimension (e.g. `sample`) into a NetCDF file.
+
+        with RecordWriter(path, "sample", dims={"member": 8, "y": 64, "x": 64},
+                          variables={"prediction": (("sample", "member", "y", "x"), "f4", attrs)},
+                          coords={"y": (values, attrs)}) as writer:
+            writer.append({"prediction": array(n, 8, 64, 64), ...})
+            writer.finish(global_attrs)
+
+    Same atomicity as `FieldWriter`; memory holds one batch of records, never the file.
+    """
+
+    def __init__(self, path, record_dim: str, dims: Mapping[str, int], variables: Mapping,
+                 coords: Mapping | None = None) -> None:  # fmt: skip
+        super().__init__(path)
+        self.record_dim = record_dim
+        self.dims, self.variables, self.coords = dict(dims), dict(variables), dict(coords or {})
+
+    def _define(self, ds: netCDF4.Dataset) -> None:
+        ds.createDimension(self.record_dim, None)
+        for name, size in self.dims.items():
+            ds.createDimension(name, size)
+        for name, (values, attrs) in self.coords.items():
+            coord = ds.createVariable(name, np.asarray(values).dtype, (name,))
+            coord[:] = values
+            coord.setncatts(dict(attrs))
+        for name, (var_dims, dtype, attrs) in self.variables.items():
+            chunks = [1 if d == self.record_dim else min(self.dims[d], 256) for d in var_dims]
+            ds.createVariable(name, dtype, var_dims, chunksizes=chunks).setncatts(dict(attrs))
+
+    def append(self, records: Mapping[str, np.ndarray]) -> None:
+        assert self._dataset is not None, "use RecordWriter as a context manager"
+        count = len(next(iter(records.values())))
+        for name, values in records.items():
+            self._dataset[name][self.length : self.length + count] = values
+        self.length += count

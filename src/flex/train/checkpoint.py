@@ -20,8 +20,18 @@ from flex.models import ModelConfig, build_model
 FORMAT = 1
 
 
+SOURCES = ("train", "models", "diffusion", "data", "config")
+"""Packages whose code decides a training run: an edit makes old checkpoints unusable."""
+
+
 def job_digest(job: TrainJob) -> str:
-    return hashlib.sha256(json.dumps(to_dict(job), sort_keys=True).encode()).hexdigest()[:16]
+    """Digest of the job and of the training code: a checkpoint resumes only the same run."""
+    digest = hashlib.sha256(json.dumps(to_dict(job), sort_keys=True).encode())
+    root = Path(__file__).resolve().parents[1]
+    for package in SOURCES:
+        for file in sorted((root / package).rglob("*.py")):
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def save(state: dict[str, Any], path: Path) -> None:

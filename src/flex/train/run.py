@@ -15,11 +15,11 @@ each rank drawing its own examples; rank 0 validates and writes.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from flex.data.examples import INPUT_CHANNELS, TaskExamples, TrajectoryFiles
 from flex.data.splits import Trajectory
 from flex.data.statistics import read_statistics
 from flex.diffusion.schedule import CosineLogSNR
+from flex.errors import StageFailure
 from flex.models import build_model, parameter_count, preset
 from flex.train import checkpoint
 from flex.train.ema import EMA
@@ -225,6 +226,9 @@ def _finish(job: TrainJob, output_dir: Path, best_path: Path, history: list[dict
     os.replace(tmp, output_dir / "history.csv")
     tmp.with_suffix(".json").write_text(json.dumps(to_dict(job), indent=2, sort_keys=True))
     os.replace(tmp.with_suffix(".json"), output_dir / "job.json")
-    with contextlib.suppress(FileNotFoundError):
-        os.replace(best_path, output_dir / "model.pt")
+    if not best_path.exists():
+        raise StageFailure(f"{best_path} is missing: delete {output_dir} and rerun the job")
+    tmp = output_dir / f".model.{os.getpid()}.tmp"
+    shutil.copyfile(best_path, tmp)  # the candidate stays: a rerun of a finished job re-emits it
+    os.replace(tmp, output_dir / "model.pt")
     log.info("wrote %s", output_dir / "model.pt")

@@ -1,0 +1,197 @@
+"""The `evaluate` stage: results/sample/... .nc -> results/evaluate/... .nc (same name).
+
+Reads the sample file `evaluate.samples_per_chunk` samples at a time (memory bounded whatever
+the file size) and writes, on the ensemble mean unless named otherwise:
+- per sample (and lead for forecasts): `rfne`, `mse`, `mae`, `psnr`, `ssim`, `crps` (fair, of the
+  members), `spread`, `skill`, `spread_skill_ratio`; forecasts also `pearson` and, for the
+  member-feedback rollouts, `rfne_member_feedback`, `crps_member_feedback`;
+- pooled over the file: `rfne_pooled` (norms over all samples, as the FLEX code per batch),
+  `spread_skill_ratio_pooled`, `rank_histogram(rank_bin)` and its `rank_flatness`, `pull_mean`,
+  `pull_std`;
+- spectra over `wavenumber` (Hann-windowed patches; see `spectra`): `energy_spectrum_target`,
+  `energy_spectrum_prediction` (mean over members of each member's spectrum),
+  `energy_spectrum_ensemble_mean`, the enstrophy spectra likewise, and
+  `relative_spectral_error` = |E_prediction - E_target| / E_target.
+Metrics are in physical units. With one member (regression, trivial baselines) the CRPS is the
+absolute error and the spread-based scores are not defined (NaN).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import xarray as xr
+
+from flex import dims
+from flex.config import EvaluateConfig, to_dict
+from flex.errors import StageFailure
+from flex.evaluate import calibration, errors, spectra
+from flex.io.netcdf import open_input, write_dataset
+from flex.io.provenance import provenance_attrs
+
+PER_SAMPLE = {
+    "rfne": "relative Frobenius-norm error of the ensemble mean",
+    "mse": "mean squared error of the ensemble mean",
+    "mae": "mean absolute error of the ensemble mean",
+    "psnr": "peak signal-to-noise ratio of the ensemble mean (dB, range of the truth)",
+    "ssim": "structural similarity of the ensemble mean",
+    "crps": "continuous ranked probability score (fair ensemble estimator), pixel mean",
+    "spread": "ensemble spread sqrt(mean unbiased variance)",
+    "skill": "RMSE of the ensemble mean",
+    "spread_skill_ratio": "sqrt((M+1)/M) spread / skill",
+}
+FORECAST_ONLY = {
+    "pearson": "Pearson correlation of the ensemble mean with the truth",
+    "rfne_member_feedback": "RFNE of the ensemble mean, each member fed its own history",
+    "crps_member_feedback": "fair CRPS, each member fed its own history",
+}
+
+
+def _scores(ensemble: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-sample scores; ensemble (S, M, [L,] y, x), truth (S, [L,] y, x)."""
+    mean = ensemble.mean(axis=1)
+    members = ensemble.shape[1]
+    out = {
+        "rfne": errors.rfne(mean, truth), "mse": errors.mse(mean, truth),
+        "mae": errors.mae(mean, truth), "psnr": errors.psnr(mean, truth),
+        "ssim": errors.ssim(mean, truth), "pearson": errors.pearson(mean, truth),
+    }  # fmt: skip
+    pixels = (-2, -1)
+    if members > 1:
+        out["crps"] = calibration.crps(ensemble, truth).mean(axis=pixels)
+        spread, skill, ratio = calibration.spread_skill(ensemble, truth, pixel_axes=pixels)
+        out.update(spread=spread, skill=skill, spread_skill_ratio=ratio)
+    else:
+        out["crps"] = np.abs(ensemble[:, 0] - truth).mean(axis=pixels)
+        out["skill"] = np.sqrt(out["mse"])
+        out["spread"] = out["spread_skill_ratio"] = np.full_like(out["skill"], np.nan)
+    return out
+
+
+class _Pooled:
+    """Sums over all chunks for the pooled scores and the spectra."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, np.ndarray | float] = {}
+        self.count = 0
+
+    def add(self, name: str, value) -> None:
+        self.sums[name] = self.sums.get(name, 0) + value
+
+
+def run(config: EvaluateConfig, sample_file: str | Path, output: str | Path) -> Path:
+    with open_input(sample_file) as probe:
+        attrs = dict(probe.attrs)
+        if "prediction" not in probe or "target" not in probe:
+            raise StageFailure(f"input file {sample_file} is not a sample file (no prediction)")
+    forecast = attrs["task"] == "fc"
+    from_vorticity = attrs.get("variable", "vorticity") == "vorticity"
+    per_sample: dict[str, list[np.ndarray]] = {}
+    pooled = _Pooled()
+    with netCDF4.Dataset(sample_file) as ds:
+        ds.set_auto_mask(False)
+        total, members = ds.dimensions[dims.SAMPLE].size, ds.dimensions[dims.MEMBER].size
+        for start in range(0, total, config.samples_per_chunk):
+            chunk = slice(start, min(total, start + config.samples_per_chunk))
+            ensemble = np.asarray(ds["prediction"][chunk], dtype=np.float64)
+            truth = np.asarray(ds["target"][chunk], dtype=np.float64)
+            for name, value in _scores(ensemble, truth).items():
+                per_sample.setdefault(name, []).append(value)
+            if forecast:
+                other = np.asarray(ds["prediction_member_feedback"][chunk], dtype=np.float64)
+                scores = _scores(other, truth)
+                per_sample.setdefault("rfne_member_feedback", []).append(scores["rfne"])
+                per_sample.setdefault("crps_member_feedback", []).append(scores["crps"])
+            _accumulate(pooled, ensemble, truth, members, config, from_vorticity)
+    return _write(config, sample_file, output, attrs, per_sample, pooled, members, forecast)
+
+
+def _accumulate(pooled, ensemble, truth, members, config, from_vorticity) -> None:
+    mean = ensemble.mean(axis=1)
+    sample_axis = 0
+    pooled.add("error_squared", ((mean - truth) ** 2).sum(axis=(sample_axis, -2, -1)))
+    pooled.add("truth_squared", (truth**2).sum(axis=(sample_axis, -2, -1)))
+    pooled.count += len(truth)
+    if members > 1:
+        pooled.add("variance", ensemble.var(axis=1, ddof=1).sum(axis=(sample_axis, -2, -1)))
+        leads = truth.shape[1:-2]
+        hist = [calibration.rank_histogram(ensemble[:, :, lead] if leads else ensemble,
+                                           truth[:, lead] if leads else truth, config.rank_stride)
+                for lead in (range(leads[0]) if leads else [None])]  # fmt: skip
+        pooled.add("rank_histogram", np.stack(hist))
+        z = calibration.pull(ensemble, truth)
+        z = z[np.isfinite(z)]
+        pooled.add("pull_sum", z.sum())
+        pooled.add("pull_square", (z**2).sum())
+        pooled.add("pull_count", z.size)
+    energy = lambda f: spectra.energy_spectrum(f, from_vorticity, window=True)  # noqa: E731
+    pooled.add("energy_target", energy(truth).sum(axis=0))
+    pooled.add("energy_prediction", energy(ensemble).mean(axis=1).sum(axis=0))
+    pooled.add("energy_ensemble_mean", energy(mean).sum(axis=0))
+    if from_vorticity:
+        enstrophy = lambda f: spectra.enstrophy_spectrum(f, window=True)  # noqa: E731
+        pooled.add("enstrophy_target", enstrophy(truth).sum(axis=0))
+        pooled.add("enstrophy_prediction", enstrophy(ensemble).mean(axis=1).sum(axis=0))
+
+
+def _write(config, sample_file, output, attrs, per_sample, pooled, members, forecast) -> Path:
+    lead = (dims.LEAD,) if forecast else ()
+    per_lead = (lambda values: np.asarray(values)) if forecast else (lambda values: values[0])
+    data = {}
+    for name, parts in per_sample.items():
+        if name == "pearson" and not forecast:
+            continue
+        description = PER_SAMPLE.get(name) or FORECAST_ONLY[name]
+        data[name] = ((dims.SAMPLE, *lead), np.concatenate(parts),
+                      {"units": "dB" if name == "psnr" else "1", "long_name": description})  # fmt: skip
+    sums, count = pooled.sums, pooled.count
+    error_squared = np.atleast_1d(sums["error_squared"])
+    rfne_pooled = np.sqrt(error_squared / np.atleast_1d(sums["truth_squared"]))
+    if members > 1:
+        # spread / skill = sqrt(sum of variances / sum of squared errors): same pixel count
+        ratio = np.sqrt((members + 1) / members * np.atleast_1d(sums["variance"]) / error_squared)
+        counts = sums["rank_histogram"]
+        flatness = [calibration.rank_flatness(c) for c in counts]
+        pull_mean = sums["pull_sum"] / sums["pull_count"]
+        pull_std = np.sqrt(sums["pull_square"] / sums["pull_count"] - pull_mean**2)
+    else:
+        ratio = np.full(len(error_squared), np.nan)
+        counts = np.full((len(error_squared), 2), np.nan)
+        flatness, pull_mean, pull_std = [np.nan] * len(error_squared), np.nan, np.nan
+    scalar = {"units": "1"}
+    data["rfne_pooled"] = (lead, per_lead(rfne_pooled),
+                           {**scalar, "long_name": "RFNE with norms over all samples"})  # fmt: skip
+    data["spread_skill_ratio_pooled"] = (lead, per_lead(ratio),
+                                         {**scalar, "long_name": "sqrt((M+1)/M) spread / skill "
+                                          "over all samples"})  # fmt: skip
+    data["rank_histogram"] = ((*lead, dims.RANK_BIN), per_lead(counts),
+                              {**scalar, "long_name": "counts of the rank of the truth"})  # fmt: skip
+    data["rank_flatness"] = (lead, per_lead(flatness),
+                             {**scalar, "long_name": "rank histogram flatness delta"})  # fmt: skip
+    data["pull_mean"] = ((), pull_mean, {**scalar, "long_name": "mean of (mean - truth) / std"})
+    data["pull_std"] = ((), pull_std, {**scalar, "long_name": "std of (mean - truth) / std"})
+    for key, value in sums.items():
+        field, _, which = key.partition("_")
+        if field in ("energy", "enstrophy"):
+            description = f"{field} spectrum of the {which.replace('_', ' ')} (Hann window)"
+            data[f"{field}_spectrum_{which}"] = ((*lead, dims.WAVENUMBER), value / count,
+                                                 {**scalar, "long_name": description})  # fmt: skip
+    target, prediction = sums["energy_target"], sums["energy_prediction"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.abs(prediction - target) / target
+    data["relative_spectral_error"] = ((*lead, dims.WAVENUMBER), relative,
+                                       {**scalar, "long_name": "|E_prediction - E_target| / "
+                                        "E_target"})  # fmt: skip
+    coords = {dims.WAVENUMBER: (dims.WAVENUMBER, np.arange(target.shape[-1]), {"units": "1",
+              "long_name": "wavenumber shell, in units of the patch's fundamental"})}  # fmt: skip
+    if forecast:
+        with open_input(sample_file) as ds:
+            coords[dims.LEAD] = (dims.LEAD, ds[dims.LEAD].values, dict(ds[dims.LEAD].attrs))
+    carried = {k: attrs[k] for k in ("task", "model", "variable", "reynolds_number", "seed",
+                                     "split", "held_out", "sampling_steps", "ensemble_size")
+               if k in attrs}  # fmt: skip
+    out_attrs = provenance_attrs(f"evaluation of {Path(sample_file).name}", to_dict(config),
+                                 sample_file=str(sample_file), **carried)  # fmt: skip
+    return write_dataset(xr.Dataset(data, coords=coords), output, out_attrs)

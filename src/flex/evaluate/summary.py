@@ -1,0 +1,71 @@
+"""results/evaluate/summary.csv (and .nc): one row per evaluated file and lead.
+
+Columns: task, model, variable, reynolds_number, split (`in_distribution` or `held_out`), study
+(`main`, or `steps` for the sampling-steps comparison), sampling_steps, ensemble_size, lead (0
+for super-resolution), then each metric: the mean over samples of the per-sample scores (rfne,
+mse, mae, psnr, ssim, crps, spread, skill, spread_skill_ratio; forecasts also pearson,
+rfne_member_feedback, crps_member_feedback) and the pooled ones (rfne_pooled,
+spread_skill_ratio_pooled, rank_flatness, pull_mean, pull_std).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from flex.io.netcdf import open_input, write_dataset
+from flex.io.provenance import provenance_attrs
+
+KEYS = ("task", "model", "variable", "reynolds_number", "split", "study", "sampling_steps",
+        "ensemble_size", "lead")  # fmt: skip
+METRICS = ("rfne", "rfne_pooled", "mse", "mae", "psnr", "ssim", "crps", "spread", "skill",
+           "spread_skill_ratio", "spread_skill_ratio_pooled", "rank_flatness", "pull_mean",
+           "pull_std", "pearson", "rfne_member_feedback", "crps_member_feedback")  # fmt: skip
+
+
+def rows_of(path: Path) -> list[dict]:
+    with open_input(path) as ds:
+        attrs = ds.attrs
+        leads = ds["lead"].values if "lead" in ds.dims else [0]
+        rows = []
+        for index, lead in enumerate(leads):
+            row = {
+                "task": attrs["task"], "model": attrs["model"], "variable": attrs["variable"],
+                "reynolds_number": float(attrs["reynolds_number"]), "split": attrs["split"],
+                "study": "steps" if "/steps" in str(path) else "main",
+                "sampling_steps": int(attrs["sampling_steps"]),
+                "ensemble_size": int(attrs["ensemble_size"]), "lead": int(lead),
+            }  # fmt: skip
+            for name in METRICS:
+                if name not in ds:
+                    row[name] = np.nan
+                    continue
+                values = ds[name].values
+                if "lead" in ds[name].dims:
+                    values = np.take(values, index, axis=ds[name].dims.index("lead"))
+                finite = np.asarray(values, dtype=float)[np.isfinite(values)]
+                row[name] = float(finite.mean()) if finite.size else np.nan
+            rows.append(row)
+    return rows
+
+
+def run(inputs: list[Path], output_csv: Path) -> Path:
+    rows = [row for path in sorted(map(Path, inputs)) for row in rows_of(path)]
+    rows.sort(key=lambda r: tuple(str(r[k]) if isinstance(r[k], str) else r[k] for k in KEYS))
+    output_csv = Path(output_csv)
+    output_csv.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output_csv.with_name(f".{output_csv.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*KEYS, *METRICS])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, output_csv)
+    table = xr.Dataset({name: ("row", [r[name] for r in rows], {"units": "1", "long_name": name})
+                        for name in (*KEYS, *METRICS)})  # fmt: skip
+    write_dataset(table, output_csv.with_suffix(".nc"),
+                  provenance_attrs("summary of the evaluation", {"inputs": len(inputs)}))  # fmt: skip
+    return output_csv

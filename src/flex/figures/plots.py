@@ -1,0 +1,209 @@
+"""The paper's figures (matplotlib, Agg). Each function draws one figure from NetCDF-derived data
+and returns the figure; `save` writes it as PNG and PDF. Labels come from the files' attributes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+STYLE = {"flex": ("C0", "o"), "flex_raw": ("C1", "s"), "unet": ("C2", "^"),
+         "regression": ("C3", "v"), "bicubic": ("0.4", "D"), "persistence": ("0.4", "D")}  # fmt: skip
+
+
+def save(figure, stem: Path, dpi: int) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        figure.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return paths
+
+
+def samples(flex: xr.Dataset, trivial: xr.Dataset, index: int):
+    """Figure 1: truth, input, trivial baseline, FLEX ensemble mean, spread, error."""
+    lead = {"lead": 0} if "lead" in flex.dims else {}
+    truth = flex.target.isel(sample=index, **lead)
+    mean = flex.prediction.isel(sample=index, **lead).mean("member")
+    spread = flex.prediction.isel(sample=index, **lead).std("member", ddof=1)
+    inputs = flex.input.isel(sample=index, channel=-1)
+    baseline = trivial.prediction.isel(sample=index, member=0, **lead)
+    panels = [("truth", truth), ("input", inputs), (trivial.attrs["model"], baseline),
+              ("FLEX ensemble mean", mean), ("FLEX ensemble spread", spread),
+              ("FLEX error", mean - truth)]  # fmt: skip
+    figure, axes = plt.subplots(1, 6, figsize=(18, 3.4))
+    limit = float(np.abs(truth).max())
+    for axis, (title, field) in zip(axes, panels, strict=True):
+        signed = title not in ("FLEX ensemble spread",)
+        image = axis.imshow(field, cmap="RdBu_r" if signed else "viridis", origin="lower",
+                            vmin=-limit if signed else 0, vmax=limit if signed else None)  # fmt: skip
+        axis.set_title(title)
+        axis.set_axis_off()
+        figure.colorbar(image, ax=axis, shrink=0.7)
+    figure.suptitle(f"{flex.attrs['task']}: Re = {flex.attrs['reynolds_number']:g} "
+                    f"({flex.attrs['split']}), {flex.attrs['variable']}")  # fmt: skip
+    return figure
+
+
+def spectra(by_reynolds: dict[float, dict[str, xr.Dataset]], held_out: set[float]):
+    """Figure 2: energy spectra per Reynolds number, truth against every model."""
+    count = len(by_reynolds)
+    figure, axes = plt.subplots(1, count, figsize=(3.6 * count, 3.4), squeeze=False)
+    for axis, (re, models) in zip(axes[0], sorted(by_reynolds.items()), strict=True):
+        first = next(iter(models.values()))
+        lead = {"lead": 0} if "lead" in first.dims else {}
+        k = first.wavenumber.values[1:]
+        axis.loglog(
+            k, first.energy_spectrum_target.isel(**lead).values[1:], "k-", lw=2, label="truth"
+        )
+        for model, ds in sorted(models.items()):
+            colour, _ = STYLE.get(model, ("C9", "."))
+            axis.loglog(k, ds.energy_spectrum_prediction.isel(**lead).values[1:], color=colour,
+                        label=model)  # fmt: skip
+        axis.set_title(f"Re = {re:g}" + (" (held out)" if re in held_out else ""))
+        axis.set_xlabel("wavenumber k")
+    axes[0][0].set_ylabel("E(k)")
+    axes[0][-1].legend(fontsize=7)
+    return figure
+
+
+def metric_against_reynolds(summary: xr.Dataset, task: str, metrics: tuple[str, ...]):
+    """Figure 3: RFNE and CRPS against Re per model; held-out Re hollow markers."""
+    figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6))
+    keep = (summary.task == task) & (summary.study == "main") & (summary.variable == "vorticity")
+    if task == "fc":
+        keep = keep & (summary.lead == 1)
+    table = summary.where(keep, drop=True)
+    for axis, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+        for model in sorted(set(table.model.values.tolist())):
+            part = table.where(table.model == model, drop=True).sortby("reynolds_number")
+            colour, marker = STYLE.get(model, ("C9", "."))
+            re, values = part.reynolds_number.values, part[metric].values
+            axis.plot(re, values, color=colour, label=model)
+            for split, face in (("in_distribution", colour), ("held_out", "none")):
+                chosen = part.split.values == split
+                axis.scatter(re[chosen], values[chosen], marker=marker, edgecolors=colour,
+                             facecolors=face, zorder=3)  # fmt: skip
+        axis.set_xscale("log")
+        axis.set_xlabel("Reynolds number (hollow: held out)")
+        axis.set_ylabel(metric)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    figure.suptitle(f"{task}: errors against Reynolds number")
+    return figure
+
+
+def calibration(evaluations: list[xr.Dataset]):
+    """Figure 4: spread against skill per sample, and the pooled rank histogram."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    counts = 0
+    for ds in evaluations:
+        lead = {"lead": 0} if "lead" in ds.dims else {}
+        left.scatter(ds.skill.isel(**lead), ds.spread.isel(**lead), s=6,
+                     label=f"Re {ds.attrs['reynolds_number']:g}")  # fmt: skip
+        counts = counts + ds.rank_histogram.isel(**lead).values
+    limit = left.get_xlim()[1]
+    left.plot([0, limit], [0, limit], "k--", lw=1, label="spread = skill")
+    left.set_xlabel("skill (RMSE of the ensemble mean)")
+    left.set_ylabel("spread")
+    left.legend(fontsize=6)
+    counts = np.asarray(counts, dtype=float)
+    right.bar(np.arange(len(counts)), counts / counts.sum())
+    right.axhline(1 / len(counts), color="k", ls="--", lw=1)
+    right.set_xlabel("rank of the truth among the members")
+    right.set_ylabel("frequency")
+    figure.suptitle(
+        f"calibration of {evaluations[0].attrs['model']} ({evaluations[0].attrs['task']})"
+    )
+    return figure
+
+
+def forecast_leads(summary: xr.Dataset):
+    """Figure 5: RFNE and correlation against lead; mean- against member-feedback."""
+    table = summary.where((summary.task == "fc") & (summary.study == "main")
+                          & (summary.variable == "vorticity"), drop=True)  # fmt: skip
+    figure, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+    for model in sorted(set(table.model.values.tolist())):
+        part = table.where(table.model == model, drop=True)
+        leads = np.unique(part.lead.values)
+        colour, marker = STYLE.get(model, ("C9", "."))
+        for axis, metric in zip(axes, ("rfne", "pearson", "rfne_member_feedback"), strict=True):
+            values = [np.nanmean(part[metric].values[part.lead.values == lead]) for lead in leads]
+            axis.plot(leads, values, color=colour, marker=marker, label=model)
+            axis.set_xlabel("lead (save intervals)")
+            axis.set_ylabel(metric)
+    axes[0].set_title("ensemble mean fed back")
+    axes[2].set_title("each member fed its own history")
+    axes[0].legend(fontsize=7)
+    return figure
+
+
+def sampling_steps(summary: xr.Dataset):
+    """Figure 6: error and CRPS against the number of DDIM steps (FLEX)."""
+    table = summary.where(summary.study == "steps", drop=True)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for task in sorted(set(table.task.values.tolist())):
+        part = table.where(table.task == task, drop=True)
+        if task == "fc":
+            part = part.where(part.lead == 1, drop=True)
+        steps = np.unique(part.sampling_steps.values)
+        for axis, metric in zip(axes, ("rfne", "crps"), strict=True):
+            values = [
+                np.nanmean(part[metric].values[part.sampling_steps.values == s]) for s in steps
+            ]
+            axis.plot(steps, values, marker="o", label=task)
+            axis.set_xscale("log", base=2)
+            axis.set_xlabel("sampling steps")
+            axis.set_ylabel(metric)
+    axes[0].legend()
+    figure.suptitle("FLEX: error against the number of reverse diffusion steps")
+    return figure
+
+
+def residual_against_raw(variance: dict[str, dict[str, float]], summary: xr.Dataset):
+    """Figure 7: variance of what is modelled (residual vs raw) and the error of flex vs flex_raw."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    tasks = sorted(variance)
+    width = 0.35
+    x = np.arange(len(tasks))
+    left.bar(x - width / 2, [variance[t]["raw"] for t in tasks], width, label="raw target")
+    left.bar(x + width / 2, [variance[t]["residual"] for t in tasks], width, label="residual")
+    left.set_xticks(x, tasks)
+    left.set_ylabel("variance (normalised units)")
+    left.legend()
+    for offset, model in ((-width / 2, "flex"), (width / 2, "flex_raw")):
+        values = []
+        for task in tasks:
+            keep = (summary.task == task) & (summary.model == model) & (summary.study == "main")
+            keep = keep & (summary.variable == "vorticity") & (summary.lead <= 1)
+            values.append(float(np.nanmean(summary.rfne.where(keep, drop=True).values)))
+        right.bar(x + offset, values, width, label=model, color=STYLE[model][0])
+    right.set_xticks(x, tasks)
+    right.set_ylabel("RFNE")
+    right.legend()
+    figure.suptitle("residual against raw modelling")
+    return figure
+
+
+def velocity_zero_shot(summary: xr.Dataset):
+    """Figure 8: super-resolution RFNE of vorticity and (zero-shot) velocity against Re."""
+    table = summary.where((summary.task == "sr") & (summary.study == "main"), drop=True)
+    figure, axis = plt.subplots(figsize=(6, 3.6))
+    for variable, style in (("vorticity", "-"), ("u", "--"), ("v", ":")):
+        for model in ("flex", "bicubic"):
+            part = table.where((table.variable == variable) & (table.model == model), drop=True)
+            if part.sizes.get("row", 0) == 0:
+                continue
+            part = part.sortby("reynolds_number")
+            axis.plot(part.reynolds_number, part.rfne, style, color=STYLE[model][0],
+                      marker=STYLE[model][1], label=f"{model}, {variable}")  # fmt: skip
+    axis.set_xscale("log")
+    axis.set_xlabel("Reynolds number")
+    axis.set_ylabel("RFNE")
+    axis.legend(fontsize=7)
+    axis.set_title("vorticity-trained models on velocity (zero-shot)")
+    return figure

@@ -1,0 +1,57 @@
+"""Tables from the summary: mean over Reynolds numbers per task, model and split, as CSV, Markdown
+and LaTeX (results/tables/{task}.{csv,md,tex})."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+COLUMNS = ("rfne", "crps", "ssim", "spread_skill_ratio")
+
+
+def table_rows(summary: xr.Dataset, task: str) -> list[dict]:
+    rows = []
+    keep = (summary.task == task) & (summary.study == "main") & (summary.variable == "vorticity")
+    if task == "fc":
+        keep = keep & (summary.lead == 1)
+    table = summary.where(keep, drop=True)
+    for model in sorted(set(table.model.values.tolist())):
+        for split in ("in_distribution", "held_out"):
+            part = table.where((table.model == model) & (table.split == split), drop=True)
+            if part.sizes.get("row", 0) == 0:
+                continue
+            row = {"model": model, "split": split}
+            for column in COLUMNS:
+                values = part[column].values.astype(float)
+                values = values[np.isfinite(values)]
+                row[column] = float(values.mean()) if values.size else float("nan")
+            rows.append(row)
+    return rows
+
+
+def write_tables(rows: list[dict], stem: Path, caption: str) -> list[Path]:
+    header = ["model", "split", *COLUMNS]
+
+    def cell(value):
+        return value if isinstance(value, str) else ("--" if np.isnan(value) else f"{value:.4f}")
+
+    lines = [[cell(r[h]) for h in header] for r in rows]
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    csv = "\n".join([",".join(header), *(",".join(line) for line in lines)]) + "\n"
+    md_rows = ["| " + " | ".join(line) + " |" for line in lines]
+    md = "\n".join([f"<!-- {caption} -->", "| " + " | ".join(header) + " |",
+                    "|" + "---|" * len(header), *md_rows])  # fmt: skip
+    tex = "\n".join([
+        "\\begin{table}", f"\\caption{{{caption}}}", "\\begin{tabular}{ll" + "r" * len(COLUMNS) + "}",
+        " & ".join(h.replace("_", "\\_") for h in header) + " \\\\ \\hline",
+        *(" & ".join(c.replace("_", "\\_") for c in line) + " \\\\" for line in lines),
+        "\\end{tabular}", "\\end{table}",
+    ])  # fmt: skip
+    paths = []
+    for suffix, text in ((".csv", csv), (".md", md + "\n"), (".tex", tex + "\n")):
+        path = stem.with_suffix(suffix)
+        path.write_text(text)
+        paths.append(path)
+    return paths

@@ -1,0 +1,50 @@
+"""Ensemble predictions of a trained model for a batch of inputs (flex-method.md sections 2.4-2.5).
+
+For B inputs and M members: the task features are computed once per input (they do not depend on
+the diffusion time) and repeated for the members; each member starts from its own noise, drawn
+from a generator seeded by its own seed, so member k is the same whatever the batch size. The
+residual (or, for `flex_raw`, the field) is the last clean estimate of deterministic DDIM with
+`steps` steps; the prediction adds the base. `regression` gives one deterministic member.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from flex.diffusion.sampler import ddim_sample, member_noise
+from flex.diffusion.schedule import CosineLogSNR
+from flex.models import TaskFeatures
+from flex.train.objectives import ModelKind
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    kind: ModelKind,
+    task_input: torch.Tensor,
+    base: torch.Tensor,
+    reynolds: torch.Tensor,
+    seeds: list[list[int]],
+    steps: int,
+    schedule: CosineLogSNR,
+    features: TaskFeatures | None = None,
+) -> torch.Tensor:
+    """Predictions (B, M, 1, H, W) in normalised units; `seeds[b][k]` seeds member k of input b.
+
+    `features` may be given (computed once by the caller) to skip the task encoder."""
+    batch, members = len(seeds), len(seeds[0])
+    if features is None:
+        features = model.encode_task(task_input, reynolds)
+    if not kind.diffusion:
+        zeros = torch.zeros(batch, device=base.device)
+        residual = model.denoise(torch.zeros_like(base), zeros, reynolds, features)
+        return (base + residual)[:, None].expand(-1, members, -1, -1, -1)
+    repeated = features.repeat(members)
+    reynolds_rep = reynolds.repeat_interleave(members)
+    flat_seeds = [s for member_seeds in seeds for s in member_seeds]
+    noise = member_noise(tuple(base.shape[1:]), flat_seeds, base.device).to(base.dtype)
+    x0 = ddim_sample(
+        lambda z, t: model.denoise(z, t, reynolds_rep, repeated), noise, schedule, steps
+    )
+    x0 = x0.view(batch, members, *base.shape[1:])
+    return x0 + base[:, None] if kind.residual else x0
