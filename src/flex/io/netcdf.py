@@ -149,9 +149,13 @@ class FieldWriter(_StreamingWriter):
             coord.setncatts({"axis": axis, **self._space_attrs, "long_name": f"{name} coordinate"})
         tile = self._tile or max(self._y.size, self._x.size)
         chunks = (1, min(tile, self._y.size), min(tile, self._x.size))
+        snapshot_bytes = self._y.size * self._x.size * np.dtype(self._dtype).itemsize
         for name, attrs in self.variables.items():
             var = ds.createVariable(name, self._dtype, dims.FIELD_DIMS, chunksizes=chunks,
                                     **self._filters)  # fmt: skip
+            # Writing is sequential: a cache of one snapshot suffices. netCDF's default (64 MiB
+            # per variable) would make the writer's memory grow until that size.
+            var.set_var_chunk_cache(size=snapshot_bytes)
             var.setncatts(dict(attrs))
         for name, attrs in self.series.items():
             ds.createVariable(name, "f8", (dims.TIME,)).setncatts(dict(attrs))
@@ -224,7 +228,10 @@ class RecordWriter(_StreamingWriter):
             coord.setncatts(dict(attrs))
         for name, (var_dims, dtype, attrs) in self.variables.items():
             chunks = [1 if d == self.record_dim else min(self.dims[d], 256) for d in var_dims]
-            ds.createVariable(name, dtype, var_dims, chunksizes=chunks).setncatts(dict(attrs))
+            var = ds.createVariable(name, dtype, var_dims, chunksizes=chunks)
+            record = int(np.prod(chunks)) * np.dtype(dtype).itemsize
+            var.set_var_chunk_cache(size=max(record, 1))  # sequential writes: see FieldWriter
+            var.setncatts(dict(attrs))
 
     def append(self, records: Mapping[str, np.ndarray]) -> None:
         assert self._dataset is not None, "use RecordWriter as a context manager"
