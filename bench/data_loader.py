@@ -4,10 +4,10 @@
     python bench/data_loader.py --results results --big /path/on/disk/big.nc   # + 2048^2 part
 
 1. Default config: training examples/s of `TaskExamples` (sr and fc, random patches, batch 8)
-   through a torch DataLoader with 0 and 2 workers, against the rate at which a training step
-   consumes examples, measured in the same run. Until the FLEX `tiny` preset exists (issue 4) the
-   consumer is a stand-in: a 3.1M-parameter convolutional network (forward, L1 loss, backward,
-   Adam step) on the same batch and patch size. Target: loader / consumer >= 5.
+   through a torch DataLoader with 0 and 2 workers, against the rate at which a training step of
+   the default model (FLEX `tiny`: task encoder + backbone, L1 v-loss, backward, Lion step, one
+   torch thread as in the workflow) consumes examples, measured in the same run. Target:
+   loader / consumer >= 5.
 2. 2048^2: a data-contract file of 2048^2 float32 fields (vorticity, u, v; random values: only
    I/O is measured) larger than 8 GB is written to --big (kept for reruns) and coarsened by the
    real coarsen stage; then examples/s with 256^2 patches (the paper's), and the peak RSS of a
@@ -68,25 +68,31 @@ def loader_rate(dataset, workers: int, batch: int = 8) -> float:
     return count / (time.perf_counter() - start)
 
 
-def consumer_rate(channels: int, patch: int, batch: int = 8, steps: int = 30) -> tuple[float, int]:
-    """Stand-in training step (see the module docstring): examples/s and parameter count."""
+def consumer_rate(channels: int, patch: int, batch: int = 8, steps: int = 20):
+    """Examples/s of the default training step (FLEX tiny, one thread) and its parameter count."""
+    from flex.diffusion.schedule import CosineLogSNR
+    from flex.models import build_model, parameter_count, preset
+    from flex.train.objectives import MODEL_KINDS, batch_loss
+    from flex.train.optim import Lion
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     torch.manual_seed(0)
-    width = 96
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(channels, width, 3, padding=1), torch.nn.SiLU(),
-        *[m for _ in range(20) for m in (torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.SiLU())],
-        torch.nn.Conv2d(width, 1, 3, padding=1),
-    )  # fmt: skip
-    optimiser = torch.optim.Adam(net.parameters(), lr=1e-4)
-    x, y = torch.randn(batch, channels, patch, patch), torch.randn(batch, 1, patch, patch)
+    net = build_model(preset("flex", "tiny", channels, patch))
+    optimiser = Lion(net.parameters(), lr=2e-4, betas=(0.9, 0.98))
+    field = (batch, 1, patch, patch)
+    data = {"input": torch.randn(batch, channels, patch, patch), "reynolds": torch.rand(batch),
+            "base": torch.randn(field), "target": torch.randn(field)}  # fmt: skip
     for step in range(steps + 3):
         if step == 3:
             start = time.perf_counter()
-        loss = (net(x) - y).abs().mean()
+        loss = batch_loss(net, data, MODEL_KINDS["flex"], CosineLogSNR(), "l1")
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    return steps * batch / (time.perf_counter() - start), sum(p.numel() for p in net.parameters())
+    rate = steps * batch / (time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    return rate, parameter_count(net)
 
 
 def write_big_file(path: Path, grid: int, snapshots: int) -> None:
@@ -164,8 +170,8 @@ def main() -> None:
         consumer, parameters = consumer_rate(channels, patch)
         rows.append((task, rates[0], rates[2], consumer, rates[0] / consumer, parameters))
     print(f"default config: patch {patch}^2, batch 8")
-    print("| task | loader ex/s (0 workers) | loader ex/s (2 workers) | stand-in training ex/s "
-          "| ratio (0 workers) | stand-in parameters |")  # fmt: skip
+    print("| task | loader ex/s (0 workers) | loader ex/s (2 workers) | FLEX tiny training ex/s "
+          "| ratio (0 workers) | parameters |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for row in rows:
         print("| {} | {:.0f} | {:.0f} | {:.1f} | {:.1f} | {:.2f}M |".format(*row[:5], row[5] / 1e6))

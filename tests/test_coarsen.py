@@ -93,3 +93,33 @@ def test_stage_file_of_the_tiny_study(tiny_results):
         np.testing.assert_array_equal(coarse.time, fine.time)
         assert coarse.attrs["reynolds_number"] == 80.0 and coarse.attrs["seed"] == 12
         assert coarse.attrs["Conventions"].startswith("CF-") and "config" in coarse.attrs
+
+
+def test_a_truncated_input_is_named_in_a_clear_error(tiny_results, tmp_path):
+    from flex.coarsen.run import run
+    from flex.errors import StageFailure
+
+    source = tiny_results / "results/simulate/re40_seed11.nc"
+    broken = tmp_path / "re40_seed11.nc"
+    broken.write_bytes(source.read_bytes()[: source.stat().st_size // 3])
+    with pytest.raises(StageFailure, match=r"cannot read input file .*re40_seed11.nc .*truncated"):
+        run(CoarsenConfig("subsample", FACTOR, 4), broken, tmp_path / "out.nc")
+    with pytest.raises(StageFailure, match="does not exist"):
+        run(CoarsenConfig("subsample", FACTOR, 4), tmp_path / "missing.nc", tmp_path / "out.nc")
+    assert not (tmp_path / "out.nc").exists()
+
+
+def test_the_stage_reads_files_stored_in_spatial_tiles(tmp_path):
+    """Large grids are stored in tiles (simulate.storage_tile); the stage must still see whole
+    snapshots."""
+    from flex.coarsen.run import run
+    from flex.io.netcdf import FieldWriter
+
+    field = np.stack([mode(1, 2), mode(3, 1), mode(2, 2)]).astype(np.float32)
+    attrs = {name: {"units": "1", "long_name": name} for name in ("vorticity", "u", "v")}
+    with FieldWriter(tmp_path / "tiled.nc", X, X, attrs, time_attrs={"units": "1"}, tile=16) as w:
+        w.append([0.0, 1.0, 2.0], {"vorticity": field, "u": field, "v": field})
+        w.finish({"reynolds_number": 1.0, "seed": 0})
+    run(CoarsenConfig("subsample", FACTOR, 2), tmp_path / "tiled.nc", tmp_path / "coarse.nc")
+    with xr.open_dataset(tmp_path / "coarse.nc") as ds:
+        np.testing.assert_array_equal(ds.vorticity.values, field[:, ::FACTOR, ::FACTOR])

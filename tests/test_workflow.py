@@ -229,3 +229,13 @@ def test_a_figure_setting_reruns_the_figures_only(tiny_results):
     config = read_yaml(TINY)
     config["figures"]["dpi"] += 10
     assert _dry_run_counts(tiny_results, config) == {"figures": 1, "all": 1}
+
+
+def test_the_grid_size_reruns_everything(tiny_results):
+    config = read_yaml(TINY)
+    config["simulate"]["grid_size"] *= 2
+    counts = _dry_run_counts(tiny_results, config)
+    trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
+    assert counts["simulate"] == counts["coarsen"] == expected_trajectories(config)
+    assert counts["training_statistics"] == 1 and counts["train"] == trained
+    assert counts["evaluate"] == _all_sampling_jobs(config) and counts["figures"] == 1

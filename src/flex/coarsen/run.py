@@ -67,7 +67,9 @@ def coarsen_dataset(fine: xr.Dataset, coarsen: CoarsenConfig) -> xr.Dataset:
 
 
 def run(coarsen: CoarsenConfig, simulation: str | Path, output: str | Path) -> Path:
-    fine = open_input(simulation, chunks={dims.TIME: coarsen.snapshots_per_chunk})
+    # whole snapshots per dask chunk (the file's own chunks may be spatial tiles)
+    fine = open_input(simulation, chunks={dims.TIME: coarsen.snapshots_per_chunk, dims.Y: -1,
+                                          dims.X: -1})  # fmt: skip
     with fine:
         require_variables(fine, simulation, FIELDS)
         coarse = coarsen_dataset(fine, coarsen)

@@ -4,10 +4,12 @@ Per optimiser step s (flex-method.md section 4): a batch of random patches of th
 (examples seeded by (seed, epoch, index), epoch = s // validation_every), the objective of the
 model (`objectives`), gradient clipping at `grad_clip`, the optimiser (Lion or AdamW) with linear
 warm-up and cosine decay, and the EMA of the weights. Every `validation_every` steps the EMA
-weights are scored on a fixed set of validation-split examples with fixed noise; the best become
-`model.pt` at the end. Every `checkpoint_every` steps the whole state goes to `checkpoint.pt`
-(atomically); a job killed at any moment and started again resumes there and, the randomness of
-step s being seeded by s, ends with the same weights as an uninterrupted run (on the same device).
+weights are scored on a fixed set of validation-split examples with fixed noise (loss, and the RFNE
+of a 2-step sample against that of the trivial baseline, as the paper monitors); the best by
+validation loss become `model.pt` at the end. Every `checkpoint_every` steps the whole state
+goes to `checkpoint.pt` (atomically); a job killed at any moment and started again resumes there
+and, the randomness of step s being seeded by s, ends with the same weights as an uninterrupted
+run (on the same device).
 
 Several processes (`torchrun --nproc_per_node N python -m flex.train ...`): DistributedDataParallel,
 each rank drawing its own examples; rank 0 validates and writes.
@@ -35,6 +37,7 @@ from flex.data.statistics import read_statistics
 from flex.diffusion.schedule import CosineLogSNR
 from flex.errors import StageFailure
 from flex.models import build_model, parameter_count, preset
+from flex.sample.ensemble import predict
 from flex.train import checkpoint
 from flex.train.ema import EMA
 from flex.train.objectives import MODEL_KINDS, batch_loss
@@ -42,8 +45,10 @@ from flex.train.optim import learning_rate_factor, make_optimizer
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("step", "train_loss", "validation_loss", "learning_rate", "examples_per_s",
-                   "elapsed_s")  # fmt: skip
+HISTORY_COLUMNS = ("step", "train_loss", "validation_loss", "validation_rfne", "baseline_rfne",
+                   "learning_rate", "examples_per_s", "elapsed_s")  # fmt: skip
+MONITOR_STEPS = 2
+"""DDIM steps of the validation samples (the paper's default for sampling)."""
 
 
 class LossModule(torch.nn.Module):
@@ -92,12 +97,25 @@ def _step_generator(seed: int, step: int, rank: int, device: torch.device) -> to
 
 
 @torch.no_grad()
-def validation_loss(model, loader, kind, schedule, settings, device) -> float:
-    """Mean loss of `model` (the EMA weights) on fixed validation examples with fixed noise."""
+def score_validation(model, loader, kind, schedule, settings, device) -> dict[str, float]:
+    """On fixed validation examples with fixed noise, with `model` (the EMA weights): the mean
+    loss, and the RFNE of one sample per example (MONITOR_STEPS DDIM steps) and of the trivial
+    baseline (the base: up-sampled input or last frame), both pooled over the examples."""
     generator = _step_generator(settings.seed, -1, 0, device)
-    losses = [float(batch_loss(model, _to(batch, device), kind, schedule, settings.loss, generator))
-              for batch in loader]  # fmt: skip
-    return sum(losses) / len(losses)
+    losses, error, baseline, norm = [], 0.0, 0.0, 0.0
+    for index, batch in enumerate(loader):
+        batch = _to(batch, device)
+        losses.append(float(batch_loss(model, batch, kind, schedule, settings.loss, generator)))
+        seeds = [
+            [settings.seed + index * len(batch["target"]) + i] for i in range(len(batch["target"]))
+        ]
+        sample = predict(model, kind, batch["input"], batch["base"], batch["reynolds"], seeds,
+                         MONITOR_STEPS, schedule)[:, 0]  # fmt: skip
+        error += float(((sample - batch["target"]) ** 2).sum())
+        baseline += float(((batch["base"] - batch["target"]) ** 2).sum())
+        norm += float((batch["target"] ** 2).sum())
+    return {"validation_loss": sum(losses) / len(losses),
+            "validation_rfne": (error / norm) ** 0.5, "baseline_rfne": (baseline / norm) ** 0.5}  # fmt: skip
 
 
 def run(job: TrainJob, results: str | Path, output_dir: str | Path, progress: bool = True) -> Path:
@@ -181,17 +199,19 @@ def run(job: TrainJob, results: str | Path, output_dir: str | Path, progress: bo
             validate = step % settings.validation_every == 0 or step == settings.steps
             if validate and rank == 0:
                 elapsed = time.perf_counter() - interval_start
-                value = validation_loss(
-                    ema.model, validation_loader, kind, schedule, settings, device
-                )
+                scores = score_validation(ema.model, validation_loader, kind, schedule, settings,
+                                          device)  # fmt: skip
+                value = scores["validation_loss"]
                 history.append({
                     "step": step, "train_loss": sum(interval_losses) / len(interval_losses),
-                    "validation_loss": value, "learning_rate": scheduler.get_last_lr()[0],
+                    **scores, "learning_rate": scheduler.get_last_lr()[0],
                     "examples_per_s": len(interval_losses) * batch * world / elapsed,
                     "elapsed_s": time.perf_counter() - start,
                 })  # fmt: skip
                 bar.write(f"step {step}: train {history[-1]['train_loss']:.4f}, validation "
-                          f"{value:.4f}, {history[-1]['examples_per_s']:.1f} examples/s")  # fmt: skip
+                          f"{value:.4f}, RFNE {scores['validation_rfne']:.4f} (baseline "
+                          f"{scores['baseline_rfne']:.4f}), {history[-1]['examples_per_s']:.1f} "
+                          "examples/s")  # fmt: skip
                 if value < best:
                     best = value
                     checkpoint.save(checkpoint.model_state(model_config, ema.state_dict(), {
