@@ -21,6 +21,7 @@ try:
         reynolds_label,
         to_dict,
     )
+    from flex import paths
     from flex.data.splits import all_trajectories, trajectories
 except ImportError as error:
     sys.exit(
@@ -65,11 +66,11 @@ def simulation_runs():
 
 
 def simulation_file(reynolds_number, seed):
-    return f"results/simulate/re{reynolds_label(reynolds_number)}_seed{seed}.nc"
+    return str(paths.simulation_file(reynolds_number, seed))
 
 
 def coarse_file(reynolds_number, seed):
-    return f"results/coarsen/re{reynolds_label(reynolds_number)}_seed{seed}.nc"
+    return str(paths.coarse_file(reynolds_number, seed))
 
 
 def simulation_files():
