@@ -227,7 +227,7 @@ def sample_inputs(wildcards):
 
 
 def sample_job(wildcards):
-    """The resolved sampling job: settings (steps study: its steps and sample count), trajectory."""
+    """The resolved sampling job: settings (steps study: its steps, samples, horizon), trajectory."""
     t = _test_trajectory(wildcards)
     settings = STUDY.sample
     steps = wildcards.get("steps")
@@ -236,6 +236,7 @@ def sample_job(wildcards):
             settings,
             sampling_steps=int(steps),
             max_samples=settings.steps_study_samples,
+            horizon=settings.steps_study_horizon,
         )
     return stage_job(
         SampleJob(

@@ -143,6 +143,7 @@ class SampleConfig:
     zero_shot_variables: tuple[str, ...]
     steps_study: tuple[int, ...]
     steps_study_samples: int
+    steps_study_horizon: int
     seed: int
     device: str
 

@@ -1,0 +1,149 @@
+"""The tiny study on a real Slurm cluster, with the user's command `snakemake --profile slurm`.
+
+Needs a running cluster: `sudo scripts/slurm-local.sh start` (CI does this; it sets
+FLEX_REQUIRE_SLURM=1 so that a missing cluster fails instead of skipping). The cluster has no
+accounting, so the CI-only flags below ask squeue for job states and check them after 1 s instead
+of the plugin's 40 s; users' clusters keep the profile as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from tests.conftest import ROOT, TINY, link_workflow, read_yaml
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+CI_FLAGS = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1")
+"""Settings of the test cluster (no sacct, a 2-core node), not of the profile users get."""
+
+KILL_AFTER_SECONDS = 1500
+"""`timeout -s KILL` bound of one Snakemake run: a lost job must not hang CI for 90 minutes."""
+
+LOCAL_RULES = {"all", "summary"}
+"""Rules the workflow runs on the submitting host (localrules); every other job goes to sbatch."""
+
+
+def _slurm_env() -> dict[str, str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    if "SLURM_CONF" not in env:
+        default = Path(os.environ.get("FLEX_SLURM_DIR", "/tmp/flex-slurm")) / "slurm.conf"
+        if default.exists():
+            env["SLURM_CONF"] = str(default)
+    return env
+
+
+@pytest.fixture(scope="module")
+def slurm_env() -> dict[str, str]:
+    """The environment of a running cluster, or a skip (a failure when CI requires one)."""
+    env = _slurm_env()
+    reason = None
+    if shutil.which("sbatch") is None:
+        reason = "sbatch not found"
+    else:
+        state = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True, timeout=30
+        )
+        if state.returncode != 0 or not {"idle", "mixed", "allocated"} & set(state.stdout.split()):
+            reason = f"no idle Slurm node (sinfo: {state.stdout.strip()} {state.stderr.strip()})"
+    if reason is not None:
+        message = f"{reason}: start a cluster with `sudo scripts/slurm-local.sh start`"
+        if os.environ.get("FLEX_REQUIRE_SLURM"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return env
+
+
+def run_under_slurm(workdir: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    """`snakemake --cores all --profile slurm ARGS` in `workdir`, killed if it outlives the bound."""
+    command = [
+        "timeout", "-s", "KILL", str(KILL_AFTER_SECONDS),
+        sys.executable, "-m", "snakemake", "--cores", "all", "--profile", "slurm", *CI_FLAGS, *args,
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    # Whatever happened, leave no job of this directory behind on the cluster.
+    subprocess.run(["scancel", "--quiet", "--user", str(os.getuid())], env=env, check=False)
+    return done
+
+
+@pytest.fixture(scope="module")
+def slurm_results(tmp_path_factory, slurm_env) -> tuple[Path, subprocess.CompletedProcess]:
+    workdir = link_workflow(tmp_path_factory.mktemp("slurm_workflow"))
+    done = run_under_slurm(workdir, slurm_env, "--configfile", str(TINY))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return workdir, done
+
+
+def _data_arrays_equal(local: Path, remote: Path) -> None:
+    with xr.open_dataset(local) as a, xr.open_dataset(remote) as b:
+        assert set(a.data_vars) == set(b.data_vars), local
+        for name in a.data_vars:
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"{local}:{name}")
+        for name in a.coords:
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"{local}:{name}")
+
+
+def test_every_job_goes_through_sbatch_and_completes(slurm_results):
+    workdir, done = slurm_results
+    text = done.stdout + done.stderr
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", text)
+    finished = int(re.search(r"(\d+) of (\d+) steps \(100%\) done", text)[2])
+    assert len(submitted) == finished - len(LOCAL_RULES), text[-3000:]
+    assert len(set(submitted)) == len(submitted)
+    assert (workdir / "results/evaluate/summary.csv").exists()
+
+
+def test_slurm_results_equal_a_local_run(slurm_results, tiny_results):
+    workdir, _ = slurm_results
+    local_files = sorted(p.relative_to(tiny_results) for p in tiny_results.glob("results/**/*.nc"))
+    slurm_files = sorted(p.relative_to(workdir) for p in workdir.glob("results/**/*.nc"))
+    assert local_files == slurm_files and local_files
+    for relative in local_files:
+        _data_arrays_equal(tiny_results / relative, workdir / relative)
+    with (
+        open(tiny_results / "results/evaluate/summary.csv") as a,
+        open(workdir / "results/evaluate/summary.csv") as b,
+    ):
+        assert list(csv.reader(a)) == list(csv.reader(b))
+    figures = sorted(p.name for p in (workdir / "results/figures").glob("*.png"))
+    assert figures == sorted(p.name for p in (tiny_results / "results/figures").glob("*.png"))
+
+
+def test_a_job_failing_under_slurm_is_reported_with_its_log_and_leaves_no_output(
+    tmp_path, slurm_env
+):
+    workdir = link_workflow(tmp_path)
+    config = read_yaml(TINY)
+    config["simulate"]["time_step"] = 0.2  # far past the Courant limit: the run blows up
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
+    target = "results/simulate/re160_seed11.nc"
+    done = run_under_slurm(workdir, slurm_env, target, "--retries", "0", "--configfile", "bad.yaml")
+    text = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Error in rule simulate" in text
+    log = "logs/simulate/re160_seed11.log"
+    assert "simulation unstable" in (workdir / log).read_text()
+    # Snakemake names both the job's log and Slurm's log of the job.
+    reported = re.search(rf"log: {re.escape(log)}, (\S+/slurm_logs/rule_simulate/\S+\.log)", text)
+    assert reported is not None, text[-3000:]
+    assert Path(reported[1]).exists()
+    assert not (workdir / target).exists()
+    assert not list(workdir.glob("results/simulate/*"))  # no temporary file either
+
+
+def test_the_profile_users_get_has_no_ci_only_setting():
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    flat = yaml.safe_dump(profile)
+    assert "status-command" not in flat and "init-seconds" not in flat
+    assert profile["executor"] == "slurm"

@@ -1,0 +1,157 @@
+"""The workflow under faults and code changes: --keep-going past a blow-up, the lock and --unlock,
+a source edit reruns its stage and what follows, a fresh clone of the same code reruns nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import xarray as xr
+import yaml
+
+from tests.conftest import ROOT, TINY, link_workflow, read_yaml, snakemake
+from tests.test_workflow import _all_sampling_jobs, expected_trajectories, job_counts
+
+pytestmark = pytest.mark.slow
+
+BLOW_UP_TIME_STEP = 0.03
+"""Measured on the tiny study: Re 40 runs (Courant number < 1), Re 160 passes
+simulate.courant_abort=1 after ~100 steps. The solver is deterministic on a CPU."""
+
+
+def _write_config(workdir: Path, config: dict) -> str:
+    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+    return "study.yaml"
+
+
+def test_a_blow_up_fails_its_job_and_keep_going_finishes_the_others(tmp_path):
+    workdir = link_workflow(tmp_path)
+    config = read_yaml(TINY)
+    config["simulate"]["time_step"] = BLOW_UP_TIME_STEP
+    stable, unstable = "results/simulate/re40_seed11.nc", "results/simulate/re160_seed11.nc"
+    done = snakemake(workdir, "--cores", "2", "--keep-going", unstable, stable,
+                     "--configfile", _write_config(workdir, config), check=False)  # fmt: skip
+    text = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Error in rule simulate" in text and "logs/simulate/re160_seed11.log" in text
+    log = (workdir / "logs/simulate/re160_seed11.log").read_text()
+    assert "simulation unstable" in log and "Re=160, seed=11" in log and "Traceback" not in log
+    assert not (workdir / unstable).exists()
+    with xr.open_dataset(workdir / stable) as finished:  # the other job ran to its end
+        assert finished.sizes["time"] == config["simulate"]["num_snapshots"]
+
+
+def _locks(workdir: Path) -> list[Path]:
+    return (
+        list((workdir / ".snakemake/locks").glob("*")) if (workdir / ".snakemake").exists() else []
+    )
+
+
+def test_a_second_run_is_refused_by_the_lock_and_unlock_clears_a_killed_one(tmp_path):
+    workdir = link_workflow(tmp_path)
+    config = read_yaml(TINY)
+    # A simulation long enough (~30 s at 128^2) to be caught while it runs.
+    config["simulate"].update(grid_size=128, storage_tile=128, num_snapshots=400)
+    study = _write_config(workdir, config)
+    target = "results/simulate/re40_seed11.nc"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "1", target, "--configfile", study],
+        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not _locks(workdir) or not (workdir / "logs/simulate/re40_seed11.log").exists():
+            assert first.poll() is None and time.monotonic() < deadline, "first run never locked"
+            time.sleep(0.5)
+        second = snakemake(workdir, "--cores", "1", target, "--configfile", study, check=False)
+        assert first.poll() is None, "the first run ended before the second was refused"
+        refused = second.stdout + second.stderr
+        assert second.returncode != 0 and "cannot be locked" in refused and "--unlock" in refused
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the whole run, its job included
+        first.wait()
+    # A killed run leaves its lock (and no output that looks complete).
+    assert _locks(workdir) and not (workdir / target).exists()
+    stale = snakemake(workdir, "--cores", "1", target, "--configfile", study, check=False)
+    assert stale.returncode != 0 and "cannot be locked" in stale.stdout + stale.stderr
+    snakemake(workdir, "--unlock", "--configfile", study)
+    assert not _locks(workdir)
+    config["simulate"]["num_snapshots"] = 4  # the rerun itself kept short
+    snakemake(workdir, "--cores", "2", target, "--configfile", _write_config(workdir, config))
+    with xr.open_dataset(workdir / target) as finished:
+        assert finished.sizes["time"] == 4
+
+
+def _clone_of_this_code(destination: Path) -> Path:
+    """`git clone` of this repository plus its uncommitted edits and untracked files: the same
+    code with fresh time stamps (in CI, a clean checkout, this is the clone itself)."""
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(destination)], check=True)
+    diff = subprocess.run(["git", "-C", str(ROOT), "diff", "HEAD", "--binary"],
+                          capture_output=True, check=True).stdout  # fmt: skip
+    if diff.strip():
+        subprocess.run(["git", "-C", str(destination), "apply", "--whitespace=nowarn"],
+                       input=diff, check=True)  # fmt: skip
+    untracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "--others", "--exclude-standard", "-z"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, untracked):
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, destination / name)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def cloned_study(tiny_results, tmp_path_factory) -> Path:
+    """A fresh clone holding the tiny study's results and Snakemake's records of them."""
+    clone = _clone_of_this_code(tmp_path_factory.mktemp("clone") / "flex")
+    shutil.copytree(tiny_results / "results", clone / "results")
+    shutil.copytree(tiny_results / ".snakemake/metadata", clone / ".snakemake/metadata")
+    return clone
+
+
+def _dry_run(workdir: Path) -> dict[str, int]:
+    done = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tests/config/tiny.yaml")
+    text = done.stdout + done.stderr
+    return {} if "Nothing to be done" in text else job_counts(text)
+
+
+def test_a_fresh_clone_of_the_same_code_reruns_nothing(cloned_study):
+    assert _dry_run(cloned_study) == {}
+
+
+@pytest.mark.parametrize(
+    ("source", "first_stage"),
+    [("src/flex/evaluate/errors.py", "evaluate"), ("src/flex/coarsen/methods.py", "coarsen")],
+)
+def test_editing_a_stage_source_reruns_that_stage_and_what_follows(cloned_study, source,
+                                                                    first_stage):  # fmt: skip
+    edited = cloned_study / source
+    original = edited.read_text()
+    edited.write_text(original + "\n# an edit\n")
+    try:
+        counts = _dry_run(cloned_study)
+    finally:
+        edited.write_text(original)
+    config = read_yaml(TINY)
+    sampling_jobs = sum(counts.get(rule, 0) for rule in
+                        ("sample", "sample_zero_shot", "sample_steps_study"))  # fmt: skip
+    assert "simulate" not in counts
+    if first_stage == "evaluate":
+        assert set(counts) == {"evaluate", "summary", "figures", "all"}
+        assert counts["evaluate"] == _all_sampling_jobs(config)
+    else:
+        assert counts["coarsen"] == expected_trajectories(config)
+        assert counts["training_statistics"] == 1
+        assert counts["train"] == len(config["train"]["tasks"]) * len(config["train"]["models"])
+        assert sampling_jobs == counts["evaluate"] == _all_sampling_jobs(config)
+        assert counts["figures"] == 1
+    assert _dry_run(cloned_study) == {}  # undoing the edit undoes the rerun
