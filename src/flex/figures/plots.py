@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import xarray as xr
 
@@ -72,6 +73,14 @@ def spectra(by_reynolds: dict[float, dict[str, xr.Dataset]], held_out: set[float
     return figure
 
 
+def _reynolds_axis(axis, reynolds_numbers) -> None:
+    """Log-scaled x axis ticked at the study's own Reynolds numbers, in plain numbers."""
+    values = np.unique(np.asarray(reynolds_numbers, dtype=float))
+    axis.set_xscale("log")
+    axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axis.set_xticks(values, [f"{value:g}" for value in values])
+
+
 def metric_against_reynolds(summary: xr.Dataset, task: str, metrics: tuple[str, ...]):
     """Figure 3: RFNE and CRPS against Re per model; held-out Re hollow markers."""
     figure, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6))
@@ -89,7 +98,7 @@ def metric_against_reynolds(summary: xr.Dataset, task: str, metrics: tuple[str, 
                 chosen = part.split.values == split
                 axis.scatter(re[chosen], values[chosen], marker=marker, edgecolors=colour,
                              facecolors=face, zorder=3)  # fmt: skip
-        axis.set_xscale("log")
+        _reynolds_axis(axis, table.reynolds_number.values)
         axis.set_xlabel("Reynolds number (hollow: held out)")
         axis.set_ylabel(metric)
     np.atleast_1d(axes)[0].legend(fontsize=7)
@@ -201,7 +210,7 @@ def velocity_zero_shot(summary: xr.Dataset):
             part = part.sortby("reynolds_number")
             axis.plot(part.reynolds_number, part.rfne, style, color=STYLE[model][0],
                       marker=STYLE[model][1], label=f"{model}, {variable}")  # fmt: skip
-    axis.set_xscale("log")
+    _reynolds_axis(axis, table.reynolds_number.values)
     axis.set_xlabel("Reynolds number")
     axis.set_ylabel("RFNE")
     axis.legend(fontsize=7)
