@@ -104,6 +104,32 @@ def test_every_job_goes_through_sbatch_and_completes(slurm_results):
     assert (workdir / "results/evaluate/summary.csv").exists()
 
 
+def _job_records(env: dict, run_id: str) -> list[dict[str, str]]:
+    """`scontrol show job -o` records of one Snakemake run (jobs are named by its run ID and kept
+    MinJobAge seconds after they end: one hour on the local cluster)."""
+    shown = subprocess.run(["scontrol", "show", "job", "-o"], env=env, capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    records = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in shown.splitlines()]
+    return [record for record in records if record.get("JobName") == run_id]
+
+
+def test_gpu_rules_get_a_gpu_from_slurm_and_the_code_runs_on_the_cpu(slurm_results, slurm_env):
+    workdir, done = slurm_results
+    text = done.stdout + done.stderr
+    run_id = re.search(r"SLURM run ID: (\S+)", text)[1]
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    gpu_rules = {rule for rule, resources in profile["set-resources"].items()
+                 if "cpus_per_gpu" in resources}  # fmt: skip
+    records = _job_records(slurm_env, run_id)
+    assert len(records) == len(re.findall(r"has been submitted with SLURM jobid", text))
+    for record in records:
+        rule = re.match(r"rule_([a-z_]+?)(_wildcards_|$)", record["Comment"])[1]
+        assert ("gpu" in record.get("TresPerJob", "")) == (rule in gpu_rules), record
+        assert record["JobState"] == "COMPLETED", record
+    assert {"simulate", "train", "sample"} <= gpu_rules
+    assert " on cpu" in (workdir / "logs/train/sr_flex.log").read_text()
+
+
 def test_slurm_results_equal_a_local_run(slurm_results, tiny_results):
     workdir, _ = slurm_results
     local_files = sorted(p.relative_to(tiny_results) for p in tiny_results.glob("results/**/*.nc"))
