@@ -12,19 +12,16 @@ command. Files are replaced atomically (written beside, then renamed).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
 
 from PIL import Image
 
+from flex.io.netcdf import atomic_output
+
 DEFAULT_MAX_WIDTH = 900
 """Pixels: wide enough to read the panels on GitHub, small enough to commit (~100 kB)."""
-
-
-def _replace(temporary: Path, final: Path) -> None:
-    os.replace(temporary, final)
 
 
 def shrink_figure(source: Path, destination: Path, max_width: int) -> tuple[int, int]:
@@ -34,9 +31,8 @@ def shrink_figure(source: Path, destination: Path, max_width: int) -> tuple[int,
     if image.width > max_width:
         height = round(image.height * max_width / image.width)
         image = image.resize((max_width, height), Image.Resampling.LANCZOS)
-    temporary = destination.with_name(f".{destination.name}.tmp")
-    image.save(temporary, format="PNG", optimize=True)
-    _replace(temporary, destination)
+    with atomic_output(destination) as temporary:
+        image.save(temporary, format="PNG", optimize=True)
     return image.size
 
 
@@ -48,19 +44,14 @@ def publish(results: Path, output: Path, max_width: int = DEFAULT_MAX_WIDTH) -> 
             f"no figures in {results / 'figures'}: run the study first (snakemake --cores all)"
         )
     written = []
-    (output / "figures").mkdir(parents=True, exist_ok=True)
     for figure in figures:
         destination = output / "figures" / figure.name
         shrink_figure(figure, destination, max_width)
         written.append(destination)
-    tables = sorted((results / "tables").glob("*.md"))
-    if tables:
-        (output / "tables").mkdir(parents=True, exist_ok=True)
-    for table in tables:
+    for table in sorted((results / "tables").glob("*.md")):
         destination = output / "tables" / table.name
-        temporary = destination.with_name(f".{destination.name}.tmp")
-        shutil.copyfile(table, temporary)
-        _replace(temporary, destination)
+        with atomic_output(destination) as temporary:
+            shutil.copyfile(table, temporary)
         written.append(destination)
     return written
 

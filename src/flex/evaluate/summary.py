@@ -11,13 +11,12 @@ spread_skill_ratio_pooled, rank_flatness, pull_mean, pull_std).
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from flex.io.netcdf import open_input, write_dataset
+from flex.io.netcdf import atomic_output, open_input, write_dataset
 from flex.io.provenance import provenance_attrs
 
 KEYS = ("task", "model", "variable", "reynolds_number", "split", "study", "sampling_steps",
@@ -57,13 +56,10 @@ def run(inputs: list[Path], output_csv: Path) -> Path:
     rows = [row for path in sorted(map(Path, inputs)) for row in rows_of(path)]
     rows.sort(key=lambda r: tuple(str(r[k]) if isinstance(r[k], str) else r[k] for k in KEYS))
     output_csv = Path(output_csv)
-    output_csv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_csv.with_name(f".{output_csv.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_output(output_csv) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*KEYS, *METRICS])
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, output_csv)
     table = xr.Dataset({name: ("row", [r[name] for r in rows], {"units": "1", "long_name": name})
                         for name in (*KEYS, *METRICS)})  # fmt: skip
     write_dataset(table, output_csv.with_suffix(".nc"),

@@ -8,13 +8,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from flex.config import TrainJob, to_dict
+from flex.io.netcdf import atomic_output
 from flex.models import ModelConfig, build_model
 
 FORMAT = 1
@@ -35,15 +35,8 @@ def job_digest(job: TrainJob) -> str:
 
 
 def save(state: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:

@@ -36,6 +36,7 @@ from flex.data.splits import Trajectory
 from flex.data.statistics import read_statistics
 from flex.diffusion.schedule import CosineLogSNR
 from flex.errors import StageFailure
+from flex.io.netcdf import atomic_output
 from flex.models import build_model, parameter_count, preset
 from flex.sample.ensemble import predict
 from flex.train import checkpoint
@@ -238,14 +239,12 @@ def run(job: TrainJob, results: str | Path, output_dir: str | Path, progress: bo
 
 def _finish(job: TrainJob, output_dir: Path, best_path: Path, history: list[dict]) -> None:
     """The declared outputs, each written atomically: model.pt, history.csv, job.json."""
-    tmp = output_dir / f".history.{os.getpid()}.tmp"
-    with open(tmp, "w", newline="") as handle:
+    with atomic_output(output_dir / "history.csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS)
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, output_dir / "history.csv")
-    tmp.with_suffix(".json").write_text(json.dumps(to_dict(job), indent=2, sort_keys=True))
-    os.replace(tmp.with_suffix(".json"), output_dir / "job.json")
+    with atomic_output(output_dir / "job.json") as tmp:
+        tmp.write_text(json.dumps(to_dict(job), indent=2, sort_keys=True))
     if not best_path.exists():
         raise StageFailure(f"{best_path} is missing: delete {output_dir} and rerun the job")
     tmp = output_dir / f".model.{os.getpid()}.tmp"
