@@ -47,9 +47,14 @@ def link_workflow(directory: Path) -> Path:
     return directory
 
 
+def snakemake_env() -> dict[str, str]:
+    """The environment of a Snakemake run: this interpreter's bin/ first on PATH, for the jobs."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run `python -m snakemake ARGS` in `workdir`; fail with its output unless check=False."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = snakemake_env()
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True,
         env=env, timeout=1800,

@@ -21,7 +21,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from tests.conftest import ROOT, TINY, link_workflow, read_yaml
+from tests.conftest import ROOT, TINY, link_workflow, read_yaml, snakemake_env
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -35,19 +35,10 @@ LOCAL_RULES = {"all", "summary"}
 """Rules the workflow runs on the submitting host (localrules); every other job goes to sbatch."""
 
 
-def _slurm_env() -> dict[str, str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    if "SLURM_CONF" not in env:
-        default = Path(os.environ.get("FLEX_SLURM_DIR", "/tmp/flex-slurm")) / "slurm.conf"
-        if default.exists():
-            env["SLURM_CONF"] = str(default)
-    return env
-
-
 @pytest.fixture(scope="module")
 def slurm_env() -> dict[str, str]:
     """The environment of a running cluster, or a skip (a failure when CI requires one)."""
-    env = _slurm_env()
+    env = snakemake_env()  # the local cluster links /etc/slurm/slurm.conf: no SLURM_CONF needed
     reason = None
     if shutil.which("sbatch") is None:
         reason = "sbatch not found"

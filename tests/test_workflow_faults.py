@@ -15,8 +15,8 @@ import pytest
 import xarray as xr
 import yaml
 
-from tests.conftest import ROOT, TINY, link_workflow, read_yaml, snakemake
-from tests.test_workflow import _all_sampling_jobs, expected_trajectories, job_counts
+from tests.conftest import ROOT, TINY, link_workflow, read_yaml, snakemake, snakemake_env
+from tests.test_workflow import _all_sampling_jobs, _dry_run_counts, expected_trajectories
 
 pytestmark = pytest.mark.slow
 
@@ -60,10 +60,9 @@ def test_a_second_run_is_refused_by_the_lock_and_unlock_clears_a_killed_one(tmp_
     config["simulate"].update(grid_size=128, storage_tile=128, num_snapshots=400)
     study = _write_config(workdir, config)
     target = "results/simulate/re40_seed11.nc"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     first = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "1", target, "--configfile", study],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=workdir, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     try:
@@ -118,14 +117,8 @@ def cloned_study(tiny_results, tmp_path_factory) -> Path:
     return clone
 
 
-def _dry_run(workdir: Path) -> dict[str, int]:
-    done = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tests/config/tiny.yaml")
-    text = done.stdout + done.stderr
-    return {} if "Nothing to be done" in text else job_counts(text)
-
-
 def test_a_fresh_clone_of_the_same_code_reruns_nothing(cloned_study):
-    assert _dry_run(cloned_study) == {}
+    assert _dry_run_counts(cloned_study, read_yaml(TINY)) == {}
 
 
 @pytest.mark.parametrize(
@@ -138,7 +131,7 @@ def test_editing_a_stage_source_reruns_that_stage_and_what_follows(cloned_study,
     original = edited.read_text()
     edited.write_text(original + "\n# an edit\n")
     try:
-        counts = _dry_run(cloned_study)
+        counts = _dry_run_counts(cloned_study, read_yaml(TINY))
     finally:
         edited.write_text(original)
     config = read_yaml(TINY)
@@ -154,4 +147,4 @@ def test_editing_a_stage_source_reruns_that_stage_and_what_follows(cloned_study,
         assert counts["train"] == len(config["train"]["tasks"]) * len(config["train"]["models"])
         assert sampling_jobs == counts["evaluate"] == _all_sampling_jobs(config)
         assert counts["figures"] == 1
-    assert _dry_run(cloned_study) == {}  # undoing the edit undoes the rerun
+    assert _dry_run_counts(cloned_study, read_yaml(TINY)) == {}  # undoing the edit undoes the rerun
