@@ -1,7 +1,9 @@
 """Sampler speed: ensemble members/s, and reusing the task-encoder features against recomputing
-them at every step (as the authors' code does), measured in the same run.
+them at every step (as the authors' code does), measured in the same run; then the same inputs
+sampled `sample.batch_size` inputs at a time, against one batch of all of them.
 
-    python bench/sample_throughput.py [--size tiny] [--image 64] [--inputs 16] [--members 8] [--steps 2]
+    python bench/sample_throughput.py [--size tiny] [--image 64] [--inputs 16] [--members 8]
+        [--steps 2 8] [--batch-sizes 1 2 4 16] [--threads N]
 
 Random weights (speed does not depend on training); the members of B inputs are sampled in one
 batch of B x M, with `steps` DDIM steps.
@@ -48,7 +50,11 @@ def main() -> None:
     parser.add_argument("--inputs", type=int, default=16)
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--steps", type=int, nargs="+", default=[2, 8])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 16])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build_model(preset("flex", args.size, 1, args.image)).eval()
     inputs = torch.randn(args.inputs, 1, args.image, args.image)
@@ -70,6 +76,29 @@ def main() -> None:
             print(
                 f"| {steps} | {members / reuse:.1f} | {members / again:.1f} | {again / reuse:.2f} |"
             )
+        batch_size_table(model, kind, inputs, base, reynolds, seeds, args.steps[0], schedule,
+                         args.batch_sizes)  # fmt: skip
+
+
+def batch_size_table(model, kind, inputs, base, reynolds, seeds, steps, schedule, batch_sizes):
+    """All inputs sampled `batch_size` inputs at a time (as `flex.sample` does with
+    `sample.batch_size`), against one batch holding all of them, in the same run."""
+
+    def in_batches(size):
+        for start in range(0, len(seeds), size):
+            chunk = slice(start, start + size)
+            predict(model, kind, inputs[chunk], base[chunk], reynolds[chunk], seeds[chunk], steps,
+                    schedule)  # fmt: skip
+
+    members = len(seeds) * len(seeds[0])
+    whole = timed(lambda: in_batches(len(seeds)))
+    print(f"\n{steps} steps, {len(seeds)} inputs x {len(seeds[0])} members in batches of b inputs")
+    print("| b (inputs) | members per call | members/s | speed-up over one batch |")
+    print("|---|---|---|---|")
+    for size in batch_sizes:
+        seconds = whole if size >= len(seeds) else timed(lambda s=size: in_batches(s))
+        print(f"| {size} | {min(size, len(seeds)) * len(seeds[0])} | {members / seconds:.1f} | "
+              f"{whole / seconds:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":
