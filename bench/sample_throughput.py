@@ -51,7 +51,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--steps", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 16])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,5 +1,6 @@
 """The workflow under faults and code changes: --keep-going past a blow-up, the lock and --unlock,
-a source edit reruns its stage and what follows, a fresh clone of the same code reruns nothing."""
+a run killed during training resumes from the checkpoint, a source edit reruns its stage and what
+follows, a fresh clone of the same code reruns nothing."""
 
 from __future__ import annotations
 
@@ -89,6 +90,55 @@ def test_a_second_run_is_refused_by_the_lock_and_unlock_clears_a_killed_one(tmp_
         assert finished.sizes["time"] == 4
 
 
+def _with_the_tiny_results(tiny_results: Path, workdir: Path) -> Path:
+    """`workdir` given the tiny study's results and Snakemake's records of them."""
+    shutil.copytree(tiny_results / "results", workdir / "results")
+    shutil.copytree(tiny_results / ".snakemake/metadata", workdir / ".snakemake/metadata")
+    return workdir
+
+
+def test_a_run_killed_during_training_resumes_the_job_from_its_last_checkpoint(tiny_results,
+                                                                              tmp_path):  # fmt: skip
+    """SIGKILL to the whole run (Snakemake and its job, as a node failure or `scancel -s KILL`
+    does); `--unlock` and the same command again: the training job starts from its checkpoint."""
+    from flex.train import checkpoint
+
+    workdir = _with_the_tiny_results(tiny_results, link_workflow(tmp_path))
+    config = read_yaml(TINY)
+    steps = 200
+    config["train"]["overrides"] = {
+        "sr/flex": {"steps": steps, "checkpoint_every": 2, "validation_every": 100}
+    }
+    study = _write_config(workdir, config)
+    target, job_dir = "results/train/sr/flex/model.pt", workdir / "results/train/sr/flex"
+    (job_dir / "checkpoint.pt").unlink()  # the tiny study's own (another configuration)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "1", target, "--configfile", study],
+        cwd=workdir, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert run.poll() is None and time.monotonic() < deadline, "no checkpoint while it ran"
+            if (job_dir / "checkpoint.pt").exists():
+                if checkpoint.load(job_dir / "checkpoint.pt")["step"] >= 10:
+                    break
+            time.sleep(0.05)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    killed_at = checkpoint.load(job_dir / "checkpoint.pt")["step"]
+    assert 10 <= killed_at < steps and not (workdir / target).exists()
+    snakemake(workdir, "--unlock", "--configfile", study)
+    snakemake(workdir, "--cores", "1", target, "--configfile", study)
+    log = (workdir / "logs/train/sr_flex.log").read_text()
+    assert f"resumed from results/train/sr/flex/checkpoint.pt at step {killed_at}" in log
+    assert checkpoint.load(job_dir / "checkpoint.pt")["step"] == steps
+    history = (job_dir / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["100", "200"]
+
+
 def _clone_of_this_code(destination: Path) -> Path:
     """`git clone` of this repository plus its uncommitted edits and untracked files: the same
     code with fresh time stamps (in CI, a clean checkout, this is the clone itself)."""
@@ -111,10 +161,9 @@ def _clone_of_this_code(destination: Path) -> Path:
 @pytest.fixture(scope="module")
 def cloned_study(tiny_results, tmp_path_factory) -> Path:
     """A fresh clone holding the tiny study's results and Snakemake's records of them."""
-    clone = _clone_of_this_code(tmp_path_factory.mktemp("clone") / "flex")
-    shutil.copytree(tiny_results / "results", clone / "results")
-    shutil.copytree(tiny_results / ".snakemake/metadata", clone / ".snakemake/metadata")
-    return clone
+    return _with_the_tiny_results(
+        tiny_results, _clone_of_this_code(tmp_path_factory.mktemp("clone") / "flex")
+    )
 
 
 def test_a_fresh_clone_of_the_same_code_reruns_nothing(cloned_study):
