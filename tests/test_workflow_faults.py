@@ -54,6 +54,15 @@ def _locks(workdir: Path) -> list[Path]:
     )
 
 
+def _start_in_background(workdir: Path, target: str, study: str) -> subprocess.Popen:
+    """`snakemake --cores 1 TARGET --configfile STUDY` in its own session (killpg kills it all)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "1", target, "--configfile", study],
+        cwd=workdir, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+
+
 def test_a_second_run_is_refused_by_the_lock_and_unlock_clears_a_killed_one(tmp_path):
     workdir = link_workflow(tmp_path)
     config = read_yaml(TINY)
@@ -61,11 +70,7 @@ def test_a_second_run_is_refused_by_the_lock_and_unlock_clears_a_killed_one(tmp_
     config["simulate"].update(grid_size=128, storage_tile=128, num_snapshots=400)
     study = _write_config(workdir, config)
     target = "results/simulate/re40_seed11.nc"
-    first = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "1", target, "--configfile", study],
-        cwd=workdir, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+    first = _start_in_background(workdir, target, study)
     try:
         deadline = time.monotonic() + 120
         while not _locks(workdir) or not (workdir / "logs/simulate/re40_seed11.log").exists():
@@ -112,11 +117,7 @@ def test_a_run_killed_during_training_resumes_the_job_from_its_last_checkpoint(t
     study = _write_config(workdir, config)
     target, job_dir = "results/train/sr/flex/model.pt", workdir / "results/train/sr/flex"
     (job_dir / "checkpoint.pt").unlink()  # the tiny study's own (another configuration)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "1", target, "--configfile", study],
-        cwd=workdir, env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+    run = _start_in_background(workdir, target, study)
     try:
         deadline = time.monotonic() + 300
         while True:
