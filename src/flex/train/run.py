@@ -247,7 +247,7 @@ def _finish(job: TrainJob, output_dir: Path, best_path: Path, history: list[dict
         tmp.write_text(json.dumps(to_dict(job), indent=2, sort_keys=True))
     if not best_path.exists():
         raise StageFailure(f"{best_path} is missing: delete {output_dir} and rerun the job")
-    tmp = output_dir / f".model.{os.getpid()}.tmp"
-    shutil.copyfile(best_path, tmp)  # the candidate stays: a rerun of a finished job re-emits it
-    os.replace(tmp, output_dir / "model.pt")
+    # The candidate stays: a rerun of a finished job re-emits it.
+    with atomic_output(output_dir / "model.pt") as tmp:
+        shutil.copyfile(best_path, tmp)
     log.info("wrote %s", output_dir / "model.pt")
