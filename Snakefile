@@ -28,9 +28,4 @@ localrules:
 rule all:
     default_target: True
     input:
-        simulation_files(),
-        coarse_files(),
-        "results/coarsen/training_statistics.nc",
-        trained_models(),
-        "results/evaluate/summary.csv",
-        "results/figures/fig1_samples_sr.png",
+        PLAN.targets(),

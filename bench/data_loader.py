@@ -34,30 +34,27 @@ sys.path.insert(0, str(ROOT))
 def study_of(config: str = "config/config.yaml"):
     import yaml
 
-    from flex.config import load_study
+    from flex.config.load import load_study
 
     return load_study(yaml.safe_load((ROOT / config).read_text()), ROOT / "config/schema.yaml")
 
 
 def default_examples(results: Path, task: str, examples: int):
-    from flex.config import reynolds_label
+    from flex import paths
     from flex.data.examples import TaskExamples, TrajectoryFiles
     from flex.data.splits import trajectories
     from flex.data.statistics import read_statistics
 
     study = study_of()
     allowed = trajectories(study.reynolds_numbers, study.seeds, "train")
-    files = [
-        TrajectoryFiles(
-            t,
-            results / f"simulate/re{reynolds_label(t.reynolds_number)}_seed{t.seed}.nc",
-            results / f"coarsen/re{reynolds_label(t.reynolds_number)}_seed{t.seed}.nc",
-        )
-        for t in allowed
-    ]
-    stats = read_statistics(results / "coarsen/training_statistics.nc")
-    return TaskExamples(task, files, "train", stats, study.data, study.coarsen.coarsen_factor,
-                        allowed, examples_per_epoch=examples)  # fmt: skip
+    root = results.parent  # the paths of flex.paths start with results/
+    files = [TrajectoryFiles(t, root / paths.simulation_file(t.reynolds_number, t.seed),
+                             root / paths.coarse_file(t.reynolds_number, t.seed))
+             for t in allowed]  # fmt: skip
+    stats = read_statistics(root / paths.STATISTICS)
+    return TaskExamples(task, files, "train", allowed, patch_size=study.data.patch_size,
+                        normalisation=stats["vorticity"], reynolds_scale=study.data.reynolds_scale,
+                        examples_per_epoch=examples)  # fmt: skip
 
 
 def loader_rate(dataset, workers: int, batch: int = 8) -> float:
@@ -71,8 +68,9 @@ def loader_rate(dataset, workers: int, batch: int = 8) -> float:
 def consumer_rate(channels: int, patch: int, batch: int = 8, steps: int = 20):
     """Examples/s of the default training step (FLEX tiny, one thread) and its parameter count."""
     from flex.diffusion.schedule import CosineLogSNR
+    from flex.kinds import MODEL_KINDS
     from flex.models import build_model, parameter_count, preset
-    from flex.train.objectives import MODEL_KINDS, batch_loss
+    from flex.train.objectives import batch_loss
     from flex.train.optim import Lion
 
     threads = torch.get_num_threads()
@@ -125,8 +123,9 @@ def big_file_part(big: Path) -> None:
             f"wrote {big} ({big.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - start:.0f} s"
         )
     coarse = big.with_name(big.stem + "_coarse.nc")
-    code = (f"from flex.coarsen.run import run; from flex.config import CoarsenConfig; "
-            f"run(CoarsenConfig('subsample', 8, 4), {str(big)!r}, {str(coarse)!r})")  # fmt: skip
+    code = (f"from flex.coarsen.run import run; from flex.config import CoarsenConfig, "
+            f"CoarsenExecution, CoarsenJob; run(CoarsenJob(CoarsenConfig('subsample', 8)), "
+            f"CoarsenExecution(4), {str(big)!r}, {str(coarse)!r})")  # fmt: skip
     start = time.perf_counter()
     rss = peak_rss_of(code)
     print(f"coarsen stage on {big.stat().st_size / 1e9:.1f} GB: {time.perf_counter() - start:.0f} s, "
@@ -134,14 +133,12 @@ def big_file_part(big: Path) -> None:
     setup = f"""
 import sys; sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
-from flex.config import DataConfig
 from flex.data.examples import TaskExamples, TrajectoryFiles
 from flex.data.splits import Trajectory
 t = Trajectory(16000.0, 2150, "train")
-data = DataConfig(patch_size=256, reynolds_scale=40000.0, evaluation_snapshot_stride=8)
-stats = {{"vorticity": (0.0, 1.0)}}
 examples = TaskExamples("sr", [TrajectoryFiles(t, Path({str(big)!r}), Path({str(coarse)!r}))],
-                        "train", stats, data, 8, [t], examples_per_epoch=2000)
+                        "train", [t], patch_size=256, normalisation=(0.0, 1.0),
+                        reynolds_scale=40000.0, examples_per_epoch=2000)
 """
     rss = peak_rss_of(setup + "\nfor i in range(len(examples)): examples[i]")
     print(

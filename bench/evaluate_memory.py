@@ -56,8 +56,10 @@ def main() -> None:
               f"{time.perf_counter() - start:.0f} s")  # fmt: skip
     output = args.file.with_name(args.file.stem + "_evaluation.nc")
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'src')!r})\n"
-            "from flex.config import EvaluateConfig; from flex.evaluate.run import run\n"
-            f"run(EvaluateConfig(samples_per_chunk=16, rank_stride=2), {str(args.file)!r}, "
+            "from flex.config import EvaluateConfig, EvaluateExecution\n"
+            "from flex.evaluate.run import run\n"
+            f"run(EvaluateConfig(rank_stride=2), EvaluateExecution(samples_per_chunk=16), "
+            f"{str(args.file)!r}, "
             f"{str(output)!r})\n"
             "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")  # fmt: skip
     start = time.perf_counter()

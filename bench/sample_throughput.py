@@ -16,11 +16,11 @@ import time
 
 import torch
 
+from flex.diffusion.predict import predict
 from flex.diffusion.sampler import ddim_sample, member_noise
 from flex.diffusion.schedule import CosineLogSNR
+from flex.kinds import MODEL_KINDS
 from flex.models import build_model, preset
-from flex.sample.ensemble import predict
-from flex.train.objectives import MODEL_KINDS
 
 
 def recompute_each_step(model, inputs, base, reynolds, seeds, steps, schedule):

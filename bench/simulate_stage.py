@@ -28,13 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def job_for(grid: int, snapshots: int):
-    from flex.config import SimulationJob, load_study
+    from flex.config import SimulationJob
+    from flex.config.load import load_study
 
     raw = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     raw = copy.deepcopy(raw)
     raw["simulate"].update(grid_size=grid, num_snapshots=snapshots)
     study = load_study(raw, ROOT / "config/schema.yaml")
-    return SimulationJob(study.physics, study.simulate, 1000.0, 1)
+    return SimulationJob(study.physics, study.simulate, 1000.0, 1), study.execution.simulate
 
 
 def bare_loop_seconds(job) -> tuple[float, int]:
@@ -56,7 +57,7 @@ def stage_seconds(job, output: Path) -> float:
     from flex.simulate.run import run
 
     start = time.perf_counter()
-    run(job, output, progress=True)
+    run(*job, output, progress=True)
     return time.perf_counter() - start
 
 
@@ -64,7 +65,7 @@ def peak_rss_mb(grid: int, snapshots: int, output: Path) -> float:
     code = (
         "import sys, json, resource; sys.path.insert(0, sys.argv[1]);"
         "from bench.simulate_stage import job_for; from flex.simulate.run import run;"
-        "run(job_for(int(sys.argv[2]), int(sys.argv[3])), sys.argv[4], progress=False);"
+        "run(*job_for(int(sys.argv[2]), int(sys.argv[3])), sys.argv[4], progress=False);"
         "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))"
     )
     done = subprocess.run(
@@ -81,11 +82,11 @@ def main() -> None:
     parser.add_argument("--memory-grid", type=int, default=256)
     parser.add_argument("--memory-snapshots", type=int, default=50)
     args = parser.parse_args()
-    job = job_for(args.grid, args.snapshots)
+    job, execution = job_for(args.grid, args.snapshots)
     with tempfile.TemporaryDirectory() as scratch:
         output = Path(scratch) / "trajectory.nc"
         bare, steps = bare_loop_seconds(job)
-        stage = stage_seconds(job, output)
+        stage = stage_seconds((job, execution), output)
         size_mb = output.stat().st_size / 2**20
         print(f"grid {args.grid}^2, {steps} steps, {args.snapshots} snapshots ({size_mb:.0f} MB)")
         print(f"bare jax-cfd loop: {bare:.1f} s = {steps / bare:.0f} steps/s")

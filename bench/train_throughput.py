@@ -16,8 +16,9 @@ import time
 import torch
 
 from flex.diffusion.schedule import CosineLogSNR
+from flex.kinds import MODEL_KINDS
 from flex.models import build_model, parameter_count, preset
-from flex.train.objectives import MODEL_KINDS, batch_loss
+from flex.train.objectives import batch_loss
 from flex.train.optim import Lion
 
 

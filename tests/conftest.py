@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flex.config import SimulationJob, load_study
+from flex.config import SimulateExecution, SimulationJob
+from flex.config.load import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -35,6 +37,11 @@ def make_job(raw: dict, reynolds_number: float = 40.0, seed: int = 11, **simulat
     raw["simulate"].update(simulate)
     study = load_study(raw, SCHEMA)
     return SimulationJob(study.physics, study.simulate, reynolds_number, seed)
+
+
+def simulate_execution(raw: dict, **overrides) -> SimulateExecution:
+    """The simulate stage's execution settings of a raw config, with keys overridden."""
+    return SimulateExecution(**{**raw["execution"]["simulate"], **overrides})
 
 
 LINKED = ["Snakefile", "workflow", "config", "profiles", "slurm", "src"]
@@ -70,3 +77,37 @@ def tiny_results(tmp_path_factory) -> Path:
     workdir = link_workflow(tmp_path_factory.mktemp("tiny_workflow"))
     snakemake(workdir, "--cores", "2", "--configfile", str(TINY))
     return workdir
+
+
+def with_the_tiny_results(tiny_results: Path, workdir: Path) -> Path:
+    """`workdir` given the tiny study's results and Snakemake's records of them."""
+    shutil.copytree(tiny_results / "results", workdir / "results")
+    shutil.copytree(tiny_results / ".snakemake/metadata", workdir / ".snakemake/metadata")
+    return workdir
+
+
+def clone_of_this_code(destination: Path) -> Path:
+    """`git clone` of this repository plus its uncommitted edits and untracked files: the same
+    code with fresh time stamps (in CI, a clean checkout, this is the clone itself)."""
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(destination)], check=True)
+    diff = subprocess.run(["git", "-C", str(ROOT), "diff", "HEAD", "--binary"],
+                          capture_output=True, check=True).stdout  # fmt: skip
+    if diff.strip():
+        subprocess.run(["git", "-C", str(destination), "apply", "--whitespace=nowarn"],
+                       input=diff, check=True)  # fmt: skip
+    untracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "--others", "--exclude-standard", "-z"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, untracked):
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, destination / name)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def cloned_study(tiny_results, tmp_path_factory) -> Path:
+    """A fresh clone holding the tiny study's results and Snakemake's records of them."""
+    return with_the_tiny_results(
+        tiny_results, clone_of_this_code(tmp_path_factory.mktemp("clone") / "flex")
+    )

@@ -7,8 +7,7 @@ import pytest
 import xarray as xr
 
 from flex.coarsen.methods import box_average, coarse_coordinates, spectral_cutoff, subsample
-from flex.coarsen.run import coarsen_dataset
-from flex.config import CoarsenConfig
+from flex.config import CoarsenConfig, CoarsenExecution, CoarsenJob
 
 N, FACTOR = 64, 8
 M = N // FACTOR  # coarse points per axis
@@ -65,18 +64,31 @@ def test_box_average_keeps_the_mean_exactly():
 
 
 @pytest.mark.parametrize("method", ["subsample", "spectral_cutoff", "box_average"])
-def test_coarse_dataset_grid_coordinates_and_labels(method):
+def test_coarse_file_grid_coordinates_and_labels(method, tmp_path):
+    from flex.coarsen.run import run
+    from flex.io.netcdf import write_dataset
+
     fine = xr.Dataset(
         {name: (("time", "y", "x"), np.stack([mode(1, 2), mode(2, 1)]).astype(np.float32),
                 {"units": "1", "long_name": name}) for name in ("vorticity", "u", "v")},
         coords={"time": [0.0, 1.0], "y": X, "x": X},
     )  # fmt: skip
-    coarse = coarsen_dataset(fine, CoarsenConfig(method, FACTOR, snapshots_per_chunk=1))
-    assert coarse.vorticity.shape == (2, M, M) and coarse.vorticity.dtype == np.float32
-    np.testing.assert_allclose(coarse.x, coarse_coordinates(X, FACTOR, method))
-    np.testing.assert_allclose(coarse.y[1] - coarse.y[0], FACTOR * X[1])
-    assert coarse.vorticity.attrs["coarsen_method"] == method
-    assert f"x{FACTOR}" in coarse.vorticity.attrs["long_name"]
+    write_dataset(fine, tmp_path / "fine.nc", {"reynolds_number": 1.0, "seed": 0})
+    run(_job(method), CoarsenExecution(1), tmp_path / "fine.nc", tmp_path / "coarse.nc")
+    with xr.open_dataset(tmp_path / "coarse.nc") as coarse:
+        assert coarse.vorticity.shape == (2, M, M) and coarse.vorticity.dtype == np.float32
+        np.testing.assert_allclose(coarse.x, coarse_coordinates(X, FACTOR, method))
+        np.testing.assert_allclose(coarse.y[1] - coarse.y[0], FACTOR * X[1])
+        assert coarse.vorticity.attrs["coarsen_method"] == method
+        assert f"x{FACTOR}" in coarse.vorticity.attrs["long_name"]
+        assert coarse.attrs["reynolds_number"] == 1.0 and coarse.attrs["coarsen_factor"] == FACTOR
+        expected = {"subsample": subsample, "spectral_cutoff": spectral_cutoff,
+                    "box_average": box_average}[method](fine.vorticity.values, FACTOR)  # fmt: skip
+        np.testing.assert_array_equal(coarse.vorticity.values, expected)
+
+
+def _job(method: str) -> CoarsenJob:
+    return CoarsenJob(CoarsenConfig(method, FACTOR))
 
 
 def test_stage_file_of_the_tiny_study(tiny_results):
@@ -103,9 +115,9 @@ def test_a_truncated_input_is_named_in_a_clear_error(tiny_results, tmp_path):
     broken = tmp_path / "re40_seed11.nc"
     broken.write_bytes(source.read_bytes()[: source.stat().st_size // 3])
     with pytest.raises(StageFailure, match=r"cannot read input file .*re40_seed11.nc .*truncated"):
-        run(CoarsenConfig("subsample", FACTOR, 4), broken, tmp_path / "out.nc")
+        run(_job("subsample"), CoarsenExecution(4), broken, tmp_path / "out.nc")
     with pytest.raises(StageFailure, match="does not exist"):
-        run(CoarsenConfig("subsample", FACTOR, 4), tmp_path / "missing.nc", tmp_path / "out.nc")
+        run(_job("subsample"), CoarsenExecution(4), tmp_path / "missing.nc", tmp_path / "out.nc")
     assert not (tmp_path / "out.nc").exists()
 
 
@@ -120,6 +132,23 @@ def test_the_stage_reads_files_stored_in_spatial_tiles(tmp_path):
     with FieldWriter(tmp_path / "tiled.nc", X, X, attrs, time_attrs={"units": "1"}, tile=16) as w:
         w.append([0.0, 1.0, 2.0], {"vorticity": field, "u": field, "v": field})
         w.finish({"reynolds_number": 1.0, "seed": 0})
-    run(CoarsenConfig("subsample", FACTOR, 2), tmp_path / "tiled.nc", tmp_path / "coarse.nc")
+    run(_job("subsample"), CoarsenExecution(2), tmp_path / "tiled.nc", tmp_path / "coarse.nc")
     with xr.open_dataset(tmp_path / "coarse.nc") as ds:
         np.testing.assert_array_equal(ds.vorticity.values, field[:, ::FACTOR, ::FACTOR])
+
+
+@pytest.mark.parametrize("method", ["subsample", "spectral_cutoff", "box_average"])
+def test_the_chunk_size_does_not_change_the_coarse_fields(tiny_results, tmp_path, method):
+    """`execution.coarsen.snapshots_per_chunk` is an execution setting: bit-identical output."""
+    from flex.coarsen.run import run
+
+    source = tiny_results / "results/simulate/re80_seed12.nc"
+    outputs = []
+    for chunk in (1, 5, 64):
+        outputs.append(tmp_path / f"chunk{chunk}.nc")
+        run(_job(method), CoarsenExecution(chunk), source, outputs[-1])
+    with xr.open_dataset(outputs[0]) as first:
+        for other in outputs[1:]:
+            with xr.open_dataset(other) as ds:
+                for name in ("vorticity", "u", "v"):
+                    np.testing.assert_array_equal(ds[name].values, first[name].values)

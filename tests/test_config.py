@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from flex.config import ConfigError, load_study, load_study_file
+from flex.config import ConfigError
+from flex.config.load import load_study, load_study_file
 from tests.conftest import ROOT, SCHEMA
 
 
@@ -12,13 +15,13 @@ from tests.conftest import ROOT, SCHEMA
     "name", ["config/config.yaml", "config/paper.yaml", "tests/config/tiny.yaml"]
 )
 def test_shipped_configs_are_valid(name):
-    study = load_study_file(ROOT / name, SCHEMA)
+    study, _ = load_study_file(ROOT / name, SCHEMA)
     assert study.simulate.grid_size % study.coarsen.coarsen_factor == 0
     assert len(study.reynolds_numbers.train) >= 3 and len(study.reynolds_numbers.held_out) >= 2
 
 
 def test_default_study_has_a_held_out_reynolds_number_inside_and_outside_the_training_range():
-    study = load_study_file(ROOT / "config/config.yaml", SCHEMA)
+    study, _ = load_study_file(ROOT / "config/config.yaml", SCHEMA)
     low, high = min(study.reynolds_numbers.train), max(study.reynolds_numbers.train)
     held_out = study.reynolds_numbers.held_out
     assert any(low < re < high for re in held_out)
@@ -26,7 +29,7 @@ def test_default_study_has_a_held_out_reynolds_number_inside_and_outside_the_tra
 
 
 def test_paper_study_matches_the_paper():
-    study = load_study_file(ROOT / "config/paper.yaml", SCHEMA)
+    study, _ = load_study_file(ROOT / "config/paper.yaml", SCHEMA)
     assert study.simulate.grid_size == 2048 and study.coarsen.coarsen_factor == 8
     assert study.reynolds_numbers.train == (2000, 4000, 8000, 16000, 32000)
     assert study.reynolds_numbers.held_out == (600, 1000, 12000, 24000, 36000)
@@ -99,3 +102,111 @@ def test_all_problems_are_reported_at_once(tiny_config):
     with pytest.raises(ConfigError) as info:
         load_study(tiny_config, SCHEMA)
     assert len(info.value.problems) == 2
+
+
+NON_FINITE_AND_NOT_INTEGER = [
+    ("reynolds_numbers.train", [40, float("nan")], "'reynolds_numbers.train[1]' = nan"),
+    ("simulate.time_step", float("nan"), "'simulate.time_step' = nan"),
+    ("simulate.save_interval", float("inf"), "'simulate.save_interval' = inf"),
+    ("physics.drag", float("nan"), "'physics.drag' = nan"),
+    ("train.defaults.learning_rate", float("nan"), "'train.defaults.learning_rate' = nan"),
+    ("simulate.grid_size", 64.0, "'simulate.grid_size' = 64.0 is not allowed; expected a value "
+     "of type integer"),
+    ("train.defaults.steps", 6.0, "'train.defaults.steps' = 6.0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value", "words"), NON_FINITE_AND_NOT_INTEGER,
+                         ids=[case[0] for case in NON_FINITE_AND_NOT_INTEGER])  # fmt: skip
+def test_non_finite_numbers_and_float_integers_are_refused(tiny_config, key, value, words):
+    _set(tiny_config, key, value)
+    with pytest.raises(ConfigError) as info:
+        load_study(tiny_config, SCHEMA)
+    assert words in str(info.value), str(info.value)
+
+
+def _sample(config, **values):
+    config["sample"].update(values)
+
+
+CROSS_FIELD = [
+    # (edit, words the one line must contain)
+    (lambda c: (c["coarsen"].update(coarsen_factor=4), c["data"].update(patch_size=20)),
+     ["'data.patch_size' = 20", "'tiny' flex backbone", "'train.defaults.model_size'",
+      "not divisible by 2^3"]),
+    (lambda c: (c["train"]["overrides"].update({"fc/unet": {"model_size": "small"}}),
+                c["data"].update(patch_size=24), c["coarsen"].update(coarsen_factor=8)),
+     ["'data.patch_size' = 24", "'small' unet backbone",
+      "train.overrides['fc/unet'].model_size"]),
+    (lambda c: c["simulate"].update(num_snapshots=3),
+     ["'sample.horizon' = 2 needs 4 snapshots", "'simulate.num_snapshots' = 3"]),
+    (lambda c: (c["simulate"].update(num_snapshots=4), _sample(c, horizon=3)),
+     ["'sample.horizon' = 3 needs 5 snapshots", "allowed: a horizon of at most 2"]),
+    (lambda c: c["simulate"].update(time_step=0.5),
+     ["'simulate.time_step' = 0.5 is longer than 'simulate.save_interval' = 0.2"]),
+    (lambda c: c["simulate"].update(courant_abort=0.3),
+     ["'simulate.courant_abort' = 0.3 is below 'simulate.courant_number' = 0.5"]),
+    (lambda c: c["coarsen"].update(coarsen_factor=32),
+     ["'coarsen.coarsen_factor' = 32 leaves 1 coarse value(s)", "'data.patch_size' = 32"]),
+    (lambda c: c["physics"].update(forcing_wavenumber=30),
+     ["'physics.forcing_wavenumber' = 30", "'simulate.grid_size' = 64", "below 21.3"]),
+    (lambda c: c["figures"].update(example_sample=4),
+     ["'figures.example_sample' = 4 is beyond the 4 evaluation patches", "'sample.max_samples'"]),
+    (lambda c: c["figures"].update(example_reynolds_number=70),
+     ["'figures.example_reynolds_number' = 70 is not a Reynolds number of the study"]),
+    (lambda c: (c["train"].update(models=["flex"]),
+                c["train"]["overrides"].update({"sr/unet": {"learning_rate": 1e-3}})),
+     ["'train.overrides' has the key 'sr/unet'", "is not trained"]),
+    (lambda c: c["reynolds_numbers"].update(held_out=[60, 40.0000001]),
+     ["[40, 40.0000001]", "share the file name re40"]),
+    (lambda c: c["train"].update(models=["flex", "gan"]),
+     ["'train.models[1]' = 'gan' is not allowed", "flex, flex_raw, unet, regression"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("edit", "words"), CROSS_FIELD, ids=[w[0][:40] for _, w in CROSS_FIELD])
+def test_cross_field_rules_name_the_keys_and_what_is_allowed(tiny_config, edit, words):
+    edit(tiny_config)
+    with pytest.raises(ConfigError) as info:
+        load_study(tiny_config, SCHEMA)
+    lines = [line for line in info.value.problems if words[0] in line]
+    assert len(lines) == 1, info.value.problems
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_missing_keys_are_reported_once_each(tiny_config):
+    del tiny_config["simulate"]
+    del tiny_config["data"]["patch_size"]
+    with pytest.raises(ConfigError) as info:
+        load_study(tiny_config, SCHEMA)
+    assert info.value.problems == ["missing key 'simulate'", "missing key 'data.patch_size'"]
+
+
+def _check_config(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(["flex", "check-config", *args], cwd=cwd, capture_output=True,
+                          text=True)  # fmt: skip
+
+
+def test_check_config_never_prints_a_traceback(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "broken.yaml").write_text("physics: {drag: [\n")
+    (tmp_path / "partial.yaml").write_text("sample: {ensemble_size: 4}\n")
+    (tmp_path / "bad.yaml").write_text("physics: {drag: .nan}\nsimulate: {grid_size: 64.0}\n")
+    cases = {  # file: (exit status, words), run from outside the repository
+        "missing.yaml": (1, "does not exist"),
+        "list.yaml": (1, "must hold a mapping of sections"),
+        "broken.yaml": (1, "is not valid YAML at line 2"),
+        ".": (1, "is a directory"),
+        "bad.yaml": (1, "'physics.drag' = nan"),
+        "empty.yaml": (0, "valid (default)"),
+        "partial.yaml": (0, "come from"),
+    }
+    for name, (status, words) in cases.items():
+        done = _check_config(name, cwd=tmp_path)
+        text = done.stdout + done.stderr
+        assert done.returncode == status and words in text, (name, text)
+        assert "Traceback" not in text, (name, text)
+    partial = _check_config("partial.yaml", cwd=tmp_path).stdout
+    assert "sample.sampling_steps" in partial and "sample.ensemble_size" not in partial

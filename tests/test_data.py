@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from flex.config import load_study
-from flex.data.examples import INPUT_CHANNELS, TaskExamples, TrajectoryFiles, residual
+from flex.config.load import load_study
+from flex.data.examples import TaskExamples, TrajectoryFiles, residual
 from flex.data.patches import read_patch, tiling_corners, wrapped_slices
 from flex.data.splits import SPLITS, Trajectory, all_trajectories, trajectories
 from flex.data.statistics import read_statistics
 from flex.data.upsample import bicubic_upsample
 from flex.errors import StageFailure
+from flex.kinds import INPUT_CHANNELS
 from tests.conftest import SCHEMA, TINY, read_yaml
 
 
@@ -38,10 +39,12 @@ def files_of(results, split_trajectories):
 
 def make_examples(results, study, task, split="train", mode="train", seed=0, files=None, **kw):
     allowed = trajectories(study.reynolds_numbers, study.seeds, split)
+    statistics = read_statistics(results / "results/coarsen/training_statistics.nc")
     return TaskExamples(
-        task, files if files is not None else files_of(results, allowed), split,
-        read_statistics(results / "results/coarsen/training_statistics.nc"), study.data,
-        study.coarsen.coarsen_factor, allowed, mode=mode,
+        task, files if files is not None else files_of(results, allowed), split, allowed,
+        patch_size=study.data.patch_size, normalisation=statistics["vorticity"],
+        reynolds_scale=study.data.reynolds_scale, mode=mode,
+        evaluation_stride=study.data.evaluation_snapshot_stride,
         examples_per_epoch=kw.pop("examples_per_epoch", 24), seed=seed, **kw,
     )  # fmt: skip
 
@@ -261,11 +264,27 @@ def test_normalisation_comes_from_the_training_trajectories_only(tiny_results, s
 
 
 def test_statistics_stage_refuses_a_file_outside_the_training_split(tiny_results, tmp_path):
-    from flex.config import StatisticsJob
-    from flex.data.statistics import run
+    from flex.config import CoarsenExecution, StatisticsJob
+    from flex.statistics.run import run
 
-    job = StatisticsJob(train_reynolds_numbers=(40.0,), train_seeds=(11,), snapshots_per_chunk=4)
+    job = StatisticsJob(train_reynolds_numbers=(40.0,), train_seeds=(11,))
     test_file = tiny_results / "results/simulate/re40_seed13.nc"
     with pytest.raises(StageFailure, match=r"\(40.0, 13\).* not in the 'train' split"):
-        run(job, [tiny_results / "results/simulate/re40_seed11.nc", test_file], tmp_path / "s.nc")
+        run(job, CoarsenExecution(snapshots_per_chunk=4),
+            [tiny_results / "results/simulate/re40_seed11.nc", test_file], tmp_path / "s.nc")  # fmt: skip
     assert not (tmp_path / "s.nc").exists()
+
+
+def test_statistics_do_not_depend_on_the_chunk_size(tiny_results, tmp_path):
+    """`execution.coarsen.snapshots_per_chunk` is an execution setting: the same numbers, exactly
+    (per-snapshot sums added with math.fsum)."""
+    from flex.config import CoarsenExecution, StatisticsJob
+    from flex.statistics.run import run
+
+    job = StatisticsJob(train_reynolds_numbers=(40.0, 80.0), train_seeds=(11,))
+    inputs = [tiny_results / f"results/simulate/re{re}_seed11.nc" for re in (40, 80)]
+    found = []
+    for chunk in (1, 5, 100):
+        run(job, CoarsenExecution(snapshots_per_chunk=chunk), inputs, tmp_path / f"{chunk}.nc")
+        found.append(read_statistics(tmp_path / f"{chunk}.nc"))
+    assert found[0] == found[1] == found[2]

@@ -8,7 +8,8 @@ import torch
 from flex.models import build_model, parameter_count, preset
 from flex.models.config import FLEX_PRESETS, UNET_PRESETS
 
-# FLEX(model_size=...) of the authors' code, single-task super-resolution at 256^2 (flex-method.md 3.1)
+# FLEX(model_size=...) of the authors' code, single-task super-resolution at 256^2
+# (docs/method.md, "Architecture")
 PAPER_COUNTS = {"small": 49.7e6, "medium": 199.2e6, "big": 949.8e6}
 
 

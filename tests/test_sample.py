@@ -8,12 +8,12 @@ import torch
 import xarray as xr
 
 from flex import dims
+from flex.diffusion.predict import predict
 from flex.diffusion.schedule import CosineLogSNR
+from flex.kinds import MODEL_KINDS
 from flex.models import build_model, preset
-from flex.sample.ensemble import predict
 from flex.sample.rollout import rollout
 from flex.sample.run import evaluation_indices
-from flex.train.objectives import MODEL_KINDS
 from tests.conftest import TINY, read_yaml
 
 

@@ -13,7 +13,7 @@ import xarray as xr
 from flex import dims
 from flex.config import to_dict
 from flex.simulate.run import SimulationBlowUp, UnderResolvedWarning, run
-from tests.conftest import make_job
+from tests.conftest import make_job, simulate_execution
 
 PHYSICAL_ATTRS = ["reynolds_number", "viscosity", "drag", "forcing_wavenumber",
                   "forcing_amplitude", "domain_length", "grid_size", "time_step", "seed",
@@ -33,7 +33,7 @@ def tiny_raw():
 def trajectory(tiny_raw, tmp_path_factory):
     job = make_job(tiny_raw, reynolds_number=40.0, seed=11)
     path = tmp_path_factory.mktemp("sim") / "re40_seed11.nc"
-    run(job, path, progress=False)
+    run(job, simulate_execution(tiny_raw), path, progress=False)
     return job, path
 
 
@@ -75,15 +75,20 @@ def test_vorticity_is_the_curl_of_the_stored_velocity(trajectory):
 
 
 def test_same_seed_gives_identical_data_other_seed_does_not(trajectory, tiny_raw, tmp_path):
+    """Bit for bit, whatever the chunk size (an execution setting, not a parameter)."""
     job, path = trajectory
-    again = run(job, tmp_path / "again.nc", progress=False)
-    other = run(make_job(tiny_raw, 40.0, seed=12), tmp_path / "other.nc", progress=False)
+    chunk = tiny_raw["execution"]["simulate"]["snapshots_per_chunk"] + 2
+    again = run(job, simulate_execution(tiny_raw, snapshots_per_chunk=chunk),
+                tmp_path / "again.nc", progress=False)  # fmt: skip
+    other = run(make_job(tiny_raw, 40.0, seed=12), simulate_execution(tiny_raw),
+                tmp_path / "other.nc", progress=False)  # fmt: skip
     with xr.open_dataset(path) as a, xr.open_dataset(again) as b, xr.open_dataset(other) as c:
         for name in ("vorticity", "u", "v", "kinetic_energy"):
             assert np.array_equal(a[name].values, b[name].values), name  # bit for bit
-        assert {k: v for k, v in a.attrs.items() if k != "history"} == {
-            k: v for k, v in b.attrs.items() if k != "history"
+        assert {k: v for k, v in a.attrs.items() if k not in ("history", "execution")} == {
+            k: v for k, v in b.attrs.items() if k not in ("history", "execution")
         }
+        assert json.loads(b.attrs["execution"]) == {"snapshots_per_chunk": chunk}
         assert not np.allclose(a.vorticity.values, c.vorticity.values)
 
 
@@ -91,7 +96,7 @@ def test_blow_up_names_the_run_and_leaves_no_file(tiny_raw, tmp_path):
     job = make_job(tiny_raw, reynolds_number=160.0, seed=11, time_step=0.2, spinup_time=0.0)
     output = tmp_path / "blowup.nc"
     with pytest.raises(SimulationBlowUp, match=r"Re=160, seed=11, by step \d+ \(t=") as info:
-        run(job, output, progress=False)
+        run(job, simulate_execution(tiny_raw), output, progress=False)
     assert "Courant" in str(info.value) or "non-finite" in str(info.value)
     assert list(tmp_path.iterdir()) == []  # neither the output nor a temporary file
 
@@ -99,14 +104,14 @@ def test_blow_up_names_the_run_and_leaves_no_file(tiny_raw, tmp_path):
 def test_under_resolved_run_is_flagged(tiny_raw, tmp_path):
     job = make_job(tiny_raw, reynolds_number=240.0, seed=13)
     with pytest.warns(UnderResolvedWarning, match="under-resolved"):
-        run(job, tmp_path / "coarse.nc", progress=False)
+        run(job, simulate_execution(tiny_raw), tmp_path / "coarse.nc", progress=False)
     with xr.open_dataset(tmp_path / "coarse.nc") as ds:
         assert ds.attrs["under_resolved"] == 1
         assert (
             ds.attrs["band_enstrophy_fraction_max"] > job.simulate.resolution_max_enstrophy_fraction
         )
     resolved = make_job(tiny_raw, reynolds_number=40.0, seed=13)
-    run(resolved, tmp_path / "fine.nc", progress=False)
+    run(resolved, simulate_execution(tiny_raw), tmp_path / "fine.nc", progress=False)
     with xr.open_dataset(tmp_path / "fine.nc") as ds:
         assert ds.attrs["under_resolved"] == 0
 
@@ -114,7 +119,9 @@ def test_under_resolved_run_is_flagged(tiny_raw, tmp_path):
 def test_cli_writes_the_file_and_reports_a_blow_up_without_traceback(tiny_raw, tmp_path):
     job = make_job(tiny_raw, reynolds_number=40.0, seed=11, num_snapshots=2)
     output = tmp_path / "cli.nc"
-    command = [sys.executable, "-m", "flex.simulate", "--no-progress", "--output", str(output)]
+    execution = json.dumps(tiny_raw["execution"]["simulate"])
+    command = [sys.executable, "-m", "flex.simulate", "--no-progress", "--execution", execution,
+               "--output", str(output)]  # fmt: skip
     done = subprocess.run(
         [*command, "--job", json.dumps(to_dict(job))], capture_output=True, text=True
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,28 +15,44 @@ from pathlib import Path
 import pytest
 import torch
 
-from flex.config import TrainJob, load_study, to_dict
+from flex.config import TrainJob, to_dict
+from flex.config.load import load_study
 from flex.diffusion.schedule import CosineLogSNR
-from flex.models import build_model, preset
-from flex.train import checkpoint
-from flex.train.objectives import MODEL_KINDS, batch_loss
+from flex.kinds import MODEL_KINDS
+from flex.models import build_model, checkpoint, preset
+from flex.plan import StudyPlan
+from flex.train.objectives import batch_loss
 from tests.conftest import SCHEMA, TINY, read_yaml
+
+STUDY = load_study(read_yaml(TINY), SCHEMA)
 
 
 def tiny_job(model: str = "flex", task: str = "sr", **settings) -> TrainJob:
-    study = load_study(read_yaml(TINY), SCHEMA)
-    merged = dataclasses.replace(study.train.settings(task, model), **settings)
-    return TrainJob(task, model, merged, study.data, study.coarsen.coarsen_factor,
-                    study.reynolds_numbers.train, study.seeds.train, study.seeds.validation)  # fmt: skip
+    merged = dataclasses.replace(STUDY.train.settings(task, model), **settings)
+    return TrainJob(task, model, merged, STUDY.data.patch_size, STUDY.data.reynolds_scale,
+                    STUDY.reynolds_numbers.train, STUDY.seeds.train, STUDY.seeds.validation)  # fmt: skip
 
 
-def train_command(job: TrainJob, results: Path, output: Path) -> list[str]:
-    return [sys.executable, "-m", "flex.train", "--job", json.dumps(to_dict(job)), "--results",
-            str(results / "results"), "--output-dir", str(output), "--threads", "1"]  # fmt: skip
+def train_command(
+    job: TrainJob, results: Path, output: Path, checkpoint_every: int = 2
+) -> list[str]:
+    """The command of the workflow's rule, with the tiny study's input files under `results`."""
+    inputs = StudyPlan(STUDY).job("train", {"task": job.task, "model": job.model}).inputs
+    execution = dataclasses.replace(STUDY.execution.train, checkpoint_every=checkpoint_every)
+    command = [sys.executable, "-m", "flex.train", "--job", json.dumps(to_dict(job)),
+               "--execution", json.dumps(to_dict(execution)), "--threads", "1"]  # fmt: skip
+    for name, files in inputs.items():
+        files = [files] if isinstance(files, str) else files
+        command += [f"--{name.replace('_', '-')}", *(str(results / f) for f in files)]
+    for name in ("model", "history", "job"):
+        suffix = {"model": "model.pt", "history": "history.csv", "job": "job.json"}[name]
+        command += [f"--{name}-output", str(output / suffix)]
+    return command
 
 
-def run_training(job: TrainJob, results: Path, output: Path) -> None:
-    done = subprocess.run(train_command(job, results, output), capture_output=True, text=True)
+def run_training(job: TrainJob, results: Path, output: Path, checkpoint_every: int = 2) -> None:
+    done = subprocess.run(train_command(job, results, output, checkpoint_every),
+                          capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -62,20 +79,22 @@ def test_a_tiny_model_overfits_one_batch(model):
 
 
 def test_checkpoint_rebuilds_the_model_from_its_file_alone(tiny_results, tmp_path):
-    job = tiny_job(steps=4, validation_every=2, checkpoint_every=2)
+    job = tiny_job(steps=4, validation_every=2)
     run_training(job, tiny_results, tmp_path)
     model, state = checkpoint.load_model(tmp_path / "model.pt")
     assert state["task"] == "sr" and state["model"] == "flex" and state["job"] == to_dict(job)
     assert set(state["normalisation"]) == {"vorticity", "u", "v"}
-    assert state["reynolds_scale"] == job.data.reynolds_scale
-    fresh = build_model(preset("flex", "tiny", 1, job.data.patch_size))
+    assert state["reynolds_scale"] == job.reynolds_scale
+    assert state["patch_size"] == job.patch_size and state["coarsen_factor"] == 8
+    assert state["execution"]["checkpoint_every"] == 2  # recorded, not a parameter
+    fresh = build_model(preset("flex", "tiny", 1, job.patch_size))
     fresh.load_state_dict(state["weights"])
     x = torch.randn(2, 1, 32, 32)
     args = (x, torch.rand(2), torch.rand(2), torch.randn(2, 1, 32, 32))
     torch.testing.assert_close(model(*args), fresh.eval()(*args))
     history = (tmp_path / "history.csv").read_text().splitlines()
     assert history[0].startswith("step,train_loss,validation_loss") and len(history) == 3
-    assert json.loads((tmp_path / "job.json").read_text()) == to_dict(job)
+    assert json.loads((tmp_path / "job.json").read_text())["job"] == to_dict(job)
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tiny_results, tmp_path):
@@ -89,11 +108,11 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_results, tmp_path)
 
 
 def test_a_job_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_run(tiny_results, tmp_path):
-    job = tiny_job(steps=30, validation_every=10, checkpoint_every=3)
-    run_training(job, tiny_results, tmp_path / "reference")
+    job = tiny_job(steps=30, validation_every=10)
+    run_training(job, tiny_results, tmp_path / "reference", checkpoint_every=3)
     killed = tmp_path / "killed"
-    process = subprocess.Popen(train_command(job, tiny_results, killed), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(train_command(job, tiny_results, killed, checkpoint_every=3),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if (killed / "checkpoint.pt").exists() and checkpoint.load(killed / "checkpoint.pt")[
@@ -106,7 +125,7 @@ def test_a_job_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_run(tiny
     state = checkpoint.load(killed / "checkpoint.pt")  # never a corrupted checkpoint
     assert 6 <= state["step"] < job.settings.steps, "killed mid-run"
     assert not (killed / "model.pt").exists()
-    run_training(job, tiny_results, killed)  # the rerun resumes
+    run_training(job, tiny_results, killed, checkpoint_every=3)  # the rerun resumes
     assert checkpoint.load(killed / "checkpoint.pt")["step"] == job.settings.steps
     reference, resumed = weights(tmp_path / "reference/model.pt"), weights(killed / "model.pt")
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
@@ -116,7 +135,7 @@ def test_a_job_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_run(tiny
 
 
 def test_distributed_data_parallel_on_cpu_with_two_processes(tiny_results, tmp_path):
-    job = tiny_job(model="flex", task="fc", steps=4, validation_every=2, checkpoint_every=2)
+    job = tiny_job(model="flex", task="fc", steps=4, validation_every=2)
     command = train_command(job, tiny_results, tmp_path)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                 "--master_port", "29517", "-m", "flex.train", *command[3:]]  # fmt: skip
@@ -129,3 +148,50 @@ def test_distributed_data_parallel_on_cpu_with_two_processes(tiny_results, tmp_p
         float(r.split(",")[4]) for r in (tmp_path / "history.csv").read_text().splitlines()[1:]
     ]
     assert all(rate > 0 for rate in examples_per_s)
+
+
+def _log_of(job: TrainJob, results: Path, output: Path, checkpoint_every: int = 2) -> str:
+    done = subprocess.run(train_command(job, results, output, checkpoint_every),
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stderr
+
+
+def test_a_checkpoint_is_resumed_only_with_the_same_input_data(tiny_results, tmp_path):
+    """The same job and code on regenerated inputs (coarse files of another method) start afresh,
+    as does a damaged checkpoint; a finished job with the same inputs re-emits its model."""
+    from flex.coarsen.run import run as coarsen
+    from flex.config import CoarsenConfig, CoarsenExecution, CoarsenJob
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_results / "results", copy / "results")
+    job, output = tiny_job(steps=4, validation_every=2), tmp_path / "model"
+    _log_of(job, copy, output)
+    first = weights(output / "model.pt")
+    again = _log_of(job, copy, output)  # finished, same inputs: resumed at its last step
+    assert "resumed from" in again and "at step 4" in again
+    assert all(torch.equal(first[k], w) for k, w in weights(output / "model.pt").items())
+    (output / "checkpoint.pt").write_bytes(b"\x80\x02 not a whole checkpoint")
+    damaged = _log_of(job, copy, output)
+    assert f"ignoring damaged {output / 'checkpoint.pt'} (UnpicklingError" in damaged
+    assert "resumed from" not in damaged
+    assert all(torch.equal(first[k], w) for k, w in weights(output / "model.pt").items())
+    for path in sorted((copy / "results/coarsen").glob("re*_seed1[12].nc")):
+        fine = copy / "results/simulate" / path.name
+        coarsen(CoarsenJob(CoarsenConfig("box_average", 8)), CoarsenExecution(4), fine, path)
+    changed = _log_of(job, copy, output)
+    assert "made with other settings, code or input data; starting afresh" in changed
+    assert "resumed from" not in changed
+    other = weights(output / "model.pt")
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_a_diverging_run_stops_with_the_step_and_the_setting_to_change(tiny_results, tmp_path):
+    """Lion moves every weight by the learning rate: at 1e30 the squared error overflows."""
+    job = tiny_job(steps=6, validation_every=3, learning_rate=1.0e30, warmup_steps=0, loss="mse")
+    done = subprocess.run(train_command(job, tiny_results, tmp_path), capture_output=True,
+                          text=True)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "training sr/flex diverged: loss inf at step 2" in done.stderr
+    assert "train.defaults.learning_rate (now 1e+30)" in done.stderr
+    assert not (tmp_path / "model.pt").exists()

@@ -63,26 +63,38 @@ def test_slurm_profile_dry_run_gives_gpu_rules_a_gpu(workdir):
     assert (workdir / "slurm").resolve() == (ROOT / "profiles/slurm").resolve()
 
 
-def test_bad_config_stops_before_any_job_and_writes_nothing(workdir):
+@pytest.mark.parametrize(
+    ("section", "key", "value", "line"),
+    [
+        ("reynolds_numbers", "held_out", [80, -5], "'reynolds_numbers.held_out[1]' = -5"),
+        ("simulate", "time_step", 0.5, "'simulate.time_step' = 0.5 is longer than"),
+    ],
+)
+def test_bad_config_stops_before_any_job_and_writes_nothing(workdir, section, key, value, line):
+    """The workflow and `flex check-config` refuse it with the same line: one implementation."""
     bad = read_yaml(TINY)
-    bad["reynolds_numbers"]["held_out"] = [80, -5]
+    bad[section][key] = value
     (workdir / "bad.yaml").write_text(yaml.safe_dump(bad))
     done = snakemake(workdir, "--cores", "1", "--configfile", "bad.yaml", check=False)
     assert done.returncode != 0
     text = done.stdout + done.stderr
-    assert "'reynolds_numbers.held_out[1]' = -5" in text
-    assert "Traceback" not in text
+    assert line in text and "Traceback" not in text
     assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+    checked = subprocess.run(["flex", "check-config", "bad.yaml"], cwd=workdir,
+                             capture_output=True, text=True)  # fmt: skip
+    assert checked.returncode == 1
+    ours = [row for row in checked.stderr.splitlines() if line in row]
+    assert len(ours) == 1 and ours[0] in text
 
 
 def test_check_config_command(workdir):
     ok = subprocess.run(["flex", "check-config", "config/config.yaml"], cwd=workdir,
                         capture_output=True, text=True)  # fmt: skip
     assert ok.returncode == 0 and "valid" in ok.stdout
-    (workdir / "bad.yaml").write_text("study: {name: x}\n")
+    (workdir / "bad.yaml").write_text("study: {name: x}\nphysics: {drag: -1}\n")
     bad = subprocess.run(["flex", "check-config", "bad.yaml"], cwd=workdir, capture_output=True,
                          text=True)  # fmt: skip
-    assert bad.returncode == 1 and "missing key 'physics'" in bad.stderr
+    assert bad.returncode == 1 and "'physics.drag' = -1 is not allowed" in bad.stderr
 
 
 def test_the_tiny_study_runs_every_stage_and_leaves_logs(tiny_results):
@@ -123,10 +135,6 @@ def test_unchanged_or_touched_inputs_rerun_nothing(tiny_results):
     assert _dry_run_counts(tiny_results, read_yaml(TINY)) == {}
 
 
-def _sampling_jobs(counts: dict[str, int]) -> int:
-    return sum(v for k, v in counts.items() if k.startswith("sample"))
-
-
 def _test_trajectories(config: dict) -> int:
     reynolds = config["reynolds_numbers"]
     return (len(reynolds["train"]) + len(reynolds["held_out"])) * len(config["seeds"]["test"])
@@ -156,63 +164,21 @@ def test_the_tiny_study_has_every_sample_and_evaluation_file(tiny_results):
     assert {"sampling_steps", "ensemble_size", "rfne", "crps", "spread_skill_ratio"} <= set(header)
 
 
-def test_changing_the_coarsening_method_reruns_coarsening_and_what_follows(tiny_results):
-    config = read_yaml(TINY)
-    config["coarsen"]["method"] = "box_average"
-    counts = _dry_run_counts(tiny_results, config)
-    trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
-    assert "simulate" not in counts and "training_statistics" not in counts
-    assert counts["coarsen"] == expected_trajectories(config) and counts["train"] == trained
-    assert _sampling_jobs(counts) == counts["evaluate"] == _all_sampling_jobs(config)
-
-
-def test_a_new_held_out_reynolds_number_adds_its_own_jobs_only(tiny_results):
-    config = read_yaml(TINY)
-    config["reynolds_numbers"]["held_out"].append(100)
-    counts = _dry_run_counts(tiny_results, config)
-    main = len(config["train"]["tasks"]) * (len(config["train"]["models"]) + 1)
-    zero_shot = 2 * len(config["sample"]["zero_shot_variables"])
-    assert counts == {"simulate": 1, "coarsen": 1, "sample": main, "sample_zero_shot": zero_shot,
-                      "evaluate": main + zero_shot, "summary": 1, "figures": 1,
-                      "all": 1}  # fmt: skip
-
-
-def test_a_new_training_seed_reruns_the_statistics_and_training(tiny_results):
-    config = read_yaml(TINY)
-    config["seeds"]["train"].append(21)
-    counts = _dry_run_counts(tiny_results, config)
-    n_train = len(config["reynolds_numbers"]["train"])
-    trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
-    assert counts["simulate"] == counts["coarsen"] == n_train
-    assert counts["training_statistics"] == 1 and counts["train"] == trained
-
-
-def test_a_training_setting_of_one_task_and_model_reruns_that_job_only(tiny_results):
-    config = read_yaml(TINY)
-    config["train"]["overrides"] = {"sr/flex": {"learning_rate": 1.0e-3}}
-    counts = _dry_run_counts(tiny_results, config)
-    tests, sample = _test_trajectories(config), config["sample"]
-    sr_flex = (tests + len(sample["zero_shot_variables"]) * tests
-               + len(sample["steps_study"]) * _in_distribution_tests(config))  # fmt: skip
-    assert counts["train"] == 1 and "simulate" not in counts and "coarsen" not in counts
-    assert _sampling_jobs(counts) == counts["evaluate"] == sr_flex
-
-
-def test_a_sampling_setting_reruns_sampling_evaluation_and_summary_only(tiny_results):
-    config = read_yaml(TINY)
-    config["sample"]["ensemble_size"] += 1
-    counts = _dry_run_counts(tiny_results, config)
-    assert set(counts) == {"sample", "sample_zero_shot", "sample_steps_study", "evaluate",
-                           "summary", "figures", "all"}  # fmt: skip
-
-
 def test_figures_tables_and_the_report(tiny_results):
-    from flex.figures.run import FIGURES, TABLES
+    from flex.config.load import load_study
+    from flex.figures import catalogue
+    from flex.plan import StudyPlan
+    from tests.conftest import SCHEMA
 
-    for name in FIGURES:
+    config = read_yaml(TINY)
+    figures = StudyPlan(load_study(config, SCHEMA)).figures()
+    every = [f"{name}_{task}" for name in catalogue.PER_TASK for task in config["train"]["tasks"]]
+    assert sorted(figures) == sorted(every + list(catalogue.STUDY_WIDE))  # the tiny study has all
+    for name in figures:
         for suffix in (".png", ".pdf"):
             assert (tiny_results / "results/figures" / f"{name}{suffix}").stat().st_size > 1000
-    for task in TABLES:
+        assert (ROOT / "workflow/report" / f"{name}.rst").exists()  # its caption
+    for task in config["train"]["tasks"]:
         markdown = (tiny_results / "results/tables" / f"{task}.md").read_text()
         assert "| flex | in_distribution |" in markdown and "| flex | held_out |" in markdown
         assert (
@@ -222,20 +188,4 @@ def test_figures_tables_and_the_report(tiny_results):
         )
     done = snakemake(tiny_results, "--report", "report.html", "--configfile", str(TINY))
     report = (tiny_results / "report.html").read_text()
-    assert all(name in report for name in FIGURES), done.stderr[-2000:]
-
-
-def test_a_figure_setting_reruns_the_figures_only(tiny_results):
-    config = read_yaml(TINY)
-    config["figures"]["dpi"] += 10
-    assert _dry_run_counts(tiny_results, config) == {"figures": 1, "all": 1}
-
-
-def test_the_grid_size_reruns_everything(tiny_results):
-    config = read_yaml(TINY)
-    config["simulate"]["grid_size"] *= 2
-    counts = _dry_run_counts(tiny_results, config)
-    trained = len(config["train"]["tasks"]) * len(config["train"]["models"])
-    assert counts["simulate"] == counts["coarsen"] == expected_trajectories(config)
-    assert counts["training_statistics"] == 1 and counts["train"] == trained
-    assert counts["evaluate"] == _all_sampling_jobs(config) and counts["figures"] == 1
+    assert all(name in report for name in figures), done.stderr[-2000:]

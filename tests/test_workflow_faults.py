@@ -1,11 +1,10 @@
-"""The workflow under faults and code changes: --keep-going past a blow-up, the lock and --unlock,
-a run killed during training resumes from the checkpoint, a source edit reruns its stage and what
-follows, a fresh clone of the same code reruns nothing."""
+"""The workflow under faults: --keep-going past a blow-up, the lock and --unlock, a run killed
+during training resumes from the checkpoint, a fresh clone of the same code reruns nothing (what
+an edit reruns: tests/test_reruns.py)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +15,15 @@ import pytest
 import xarray as xr
 import yaml
 
-from tests.conftest import ROOT, TINY, link_workflow, read_yaml, snakemake, snakemake_env
-from tests.test_workflow import _all_sampling_jobs, _dry_run_counts, expected_trajectories
+from tests.conftest import (
+    TINY,
+    link_workflow,
+    read_yaml,
+    snakemake,
+    snakemake_env,
+    with_the_tiny_results,
+)
+from tests.test_workflow import _dry_run_counts
 
 pytestmark = pytest.mark.slow
 
@@ -95,25 +101,17 @@ def test_a_second_run_is_refused_by_the_lock_and_unlock_clears_a_killed_one(tmp_
         assert finished.sizes["time"] == 4
 
 
-def _with_the_tiny_results(tiny_results: Path, workdir: Path) -> Path:
-    """`workdir` given the tiny study's results and Snakemake's records of them."""
-    shutil.copytree(tiny_results / "results", workdir / "results")
-    shutil.copytree(tiny_results / ".snakemake/metadata", workdir / ".snakemake/metadata")
-    return workdir
-
-
 def test_a_run_killed_during_training_resumes_the_job_from_its_last_checkpoint(tiny_results,
                                                                               tmp_path):  # fmt: skip
     """SIGKILL to the whole run (Snakemake and its job, as a node failure or `scancel -s KILL`
     does); `--unlock` and the same command again: the training job starts from its checkpoint."""
-    from flex.train import checkpoint
+    from flex.models import checkpoint
 
-    workdir = _with_the_tiny_results(tiny_results, link_workflow(tmp_path))
+    workdir = with_the_tiny_results(tiny_results, link_workflow(tmp_path))
     config = read_yaml(TINY)
     steps = 200
-    config["train"]["overrides"] = {
-        "sr/flex": {"steps": steps, "checkpoint_every": 2, "validation_every": 100}
-    }
+    config["train"]["overrides"] = {"sr/flex": {"steps": steps, "validation_every": 100}}
+    config["execution"]["train"]["checkpoint_every"] = 2
     study = _write_config(workdir, config)
     target, job_dir = "results/train/sr/flex/model.pt", workdir / "results/train/sr/flex"
     (job_dir / "checkpoint.pt").unlink()  # the tiny study's own (another configuration)
@@ -140,61 +138,5 @@ def test_a_run_killed_during_training_resumes_the_job_from_its_last_checkpoint(t
     assert [row.split(",")[0] for row in history[1:]] == ["100", "200"]
 
 
-def _clone_of_this_code(destination: Path) -> Path:
-    """`git clone` of this repository plus its uncommitted edits and untracked files: the same
-    code with fresh time stamps (in CI, a clean checkout, this is the clone itself)."""
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(destination)], check=True)
-    diff = subprocess.run(["git", "-C", str(ROOT), "diff", "HEAD", "--binary"],
-                          capture_output=True, check=True).stdout  # fmt: skip
-    if diff.strip():
-        subprocess.run(["git", "-C", str(destination), "apply", "--whitespace=nowarn"],
-                       input=diff, check=True)  # fmt: skip
-    untracked = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "--others", "--exclude-standard", "-z"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
-    for name in filter(None, untracked):
-        (destination / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / name, destination / name)
-    return destination
-
-
-@pytest.fixture(scope="module")
-def cloned_study(tiny_results, tmp_path_factory) -> Path:
-    """A fresh clone holding the tiny study's results and Snakemake's records of them."""
-    return _with_the_tiny_results(
-        tiny_results, _clone_of_this_code(tmp_path_factory.mktemp("clone") / "flex")
-    )
-
-
 def test_a_fresh_clone_of_the_same_code_reruns_nothing(cloned_study):
     assert _dry_run_counts(cloned_study, read_yaml(TINY)) == {}
-
-
-@pytest.mark.parametrize(
-    ("source", "first_stage"),
-    [("src/flex/evaluate/errors.py", "evaluate"), ("src/flex/coarsen/methods.py", "coarsen")],
-)
-def test_editing_a_stage_source_reruns_that_stage_and_what_follows(cloned_study, source,
-                                                                    first_stage):  # fmt: skip
-    edited = cloned_study / source
-    original = edited.read_text()
-    edited.write_text(original + "\n# an edit\n")
-    try:
-        counts = _dry_run_counts(cloned_study, read_yaml(TINY))
-    finally:
-        edited.write_text(original)
-    config = read_yaml(TINY)
-    sampling_jobs = sum(counts.get(rule, 0) for rule in
-                        ("sample", "sample_zero_shot", "sample_steps_study"))  # fmt: skip
-    assert "simulate" not in counts
-    if first_stage == "evaluate":
-        assert set(counts) == {"evaluate", "summary", "figures", "all"}
-        assert counts["evaluate"] == _all_sampling_jobs(config)
-    else:
-        assert counts["coarsen"] == expected_trajectories(config)
-        assert "training_statistics" not in counts  # computed from the simulations
-        assert counts["train"] == len(config["train"]["tasks"]) * len(config["train"]["models"])
-        assert sampling_jobs == counts["evaluate"] == _all_sampling_jobs(config)
-        assert counts["figures"] == 1
-    assert _dry_run_counts(cloned_study, read_yaml(TINY)) == {}  # undoing the edit undoes the rerun

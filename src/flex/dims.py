@@ -1,4 +1,4 @@
-"""Dimension names of the data contract (../shared/design.md section 2). Use these, never literals."""
+"""Dimension names of the data contract (docs/method.md, "Files"). Use these, never literals."""
 
 TIME = "time"
 Y = "y"

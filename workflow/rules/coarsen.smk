@@ -1,38 +1,48 @@
 rule coarsen:
     """Coarse-grain one trajectory (method and factor from config.coarsen), lazily in chunks."""
     input:
-        simulation="results/simulate/re{re}_seed{seed}.nc",
+        unpack(planned_inputs("coarsen")),
     output:
-        "results/coarsen/re{re}_seed{seed}.nc",
+        paths.COARSE,
     log:
-        "logs/coarsen/re{re}_seed{seed}.log",
+        log_of("coarsen", "re{re}_seed{seed}"),
     benchmark:
-        "benchmarks/coarsen/re{re}_seed{seed}.tsv"
+        benchmark_of("coarsen", "re{re}_seed{seed}")
     conda:
         "../../envs/sim.yaml"
     threads: 1
+    resources:
+        execution=EXECUTION["coarsen"],
     params:
-        job=coarsen_job(),
-        code=code_digest("coarsen"),
+        job=planned_params("coarsen"),
+        code=PLAN.code("coarsen"),
     shell:
-        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m flex.coarsen --job {params.job:q} --input {input.simulation:q} --output {output:q} > {log:q} 2>&1"
+        command(
+            "coarsen",
+            "--job {params.job:q} --input {input.simulation:q} --output {output:q}",
+        )
 
 
 rule training_statistics:
     """Mean and standard deviation of each field over the training trajectories only."""
     input:
-        training_simulation_files(),
+        unpack(planned_inputs("training_statistics")),
     output:
-        "results/coarsen/training_statistics.nc",
+        paths.STATISTICS,
     log:
-        "logs/coarsen/training_statistics.log",
+        log_of("coarsen", "training_statistics"),
     benchmark:
-        "benchmarks/coarsen/training_statistics.tsv"
+        benchmark_of("coarsen", "training_statistics")
     conda:
         "../../envs/sim.yaml"
     threads: 1
+    resources:
+        execution=EXECUTION["training_statistics"],
     params:
-        job=statistics_job(),
-        code=code_digest("data"),
+        job=planned_params("training_statistics"),
+        code=PLAN.code("training_statistics"),
     shell:
-        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m flex.data --job {params.job:q} --output {output:q} {input:q} > {log:q} 2>&1"
+        command(
+            "training_statistics",
+            "--job {params.job:q} --output {output:q} {input.simulations:q}",
+        )

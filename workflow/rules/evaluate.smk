@@ -1,37 +1,45 @@
 rule evaluate:
     """Errors, spectra and calibration of one sample file."""
     input:
-        "results/sample/{path}.nc",
+        unpack(planned_inputs("evaluate")),
     output:
-        "results/evaluate/{path}.nc",
+        paths.EVALUATION,
     log:
-        "logs/evaluate/{path}.log",
+        log_of("evaluate", "{name}"),
     benchmark:
-        "benchmarks/evaluate/{path}.tsv"
+        benchmark_of("evaluate", "{name}")
     wildcard_constraints:
-        path="(sr|fc)/.+",
+        name="(sr|fc)/.+",
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    resources:
+        execution=EXECUTION["evaluate"],
     params:
-        job=evaluate_job(),
-        code=code_digest("evaluate"),
+        job=planned_params("evaluate"),
+        code=PLAN.code("evaluate"),
     shell:
-        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m flex.evaluate --job {params.job:q} --input {input:q} --output {output:q} > {log:q} 2>&1"
+        command(
+            "evaluate",
+            "--job {params.job:q} --input {input.sample:q} --output {output:q}",
+        )
 
 
 rule summary:
     """One row per task, model, Reynolds number, split (and lead): the paper's tables."""
     input:
-        evaluation_files(),
+        unpack(planned_inputs("summary")),
     output:
-        csv="results/evaluate/summary.csv",
-        nc="results/evaluate/summary.nc",
+        csv=paths.SUMMARY_CSV,
+        nc=paths.SUMMARY_NC,
     log:
-        "logs/evaluate/summary.log",
+        log_of("evaluate", "summary"),
     conda:
         "../../envs/analysis.yaml"
     params:
-        code=code_digest("evaluate"),
+        code=PLAN.code("summary"),
     shell:
-        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m flex.evaluate.summary_cli --output {output.csv:q} {input:q} > {log:q} 2>&1"
+        command(
+            "summary",
+            "--output-csv {output.csv:q} --output-nc {output.nc:q} {input.evaluations:q}",
+        )

@@ -1,94 +1,20 @@
 rule figures:
-    """The paper's figures (PNG for the report, PDF) and tables, from the NetCDF outputs."""
+    """The paper's figures (PNG for the report, PDF) and tables, from the declared inputs."""
     input:
-        "results/evaluate/summary.nc",
-        evaluation_files(),
-        flex_sample_files(),
+        unpack(planned_inputs("figures")),
     output:
-        fig1_samples_sr=report(
-            "results/figures/fig1_samples_sr.png",
-            caption="../report/fig1_samples_sr.rst",
-            category="Figures",
-        ),
-        fig1_samples_sr_pdf="results/figures/fig1_samples_sr.pdf",
-        fig1_samples_fc=report(
-            "results/figures/fig1_samples_fc.png",
-            caption="../report/fig1_samples_fc.rst",
-            category="Figures",
-        ),
-        fig1_samples_fc_pdf="results/figures/fig1_samples_fc.pdf",
-        fig2_spectra_sr=report(
-            "results/figures/fig2_spectra_sr.png",
-            caption="../report/fig2_spectra_sr.rst",
-            category="Figures",
-        ),
-        fig2_spectra_sr_pdf="results/figures/fig2_spectra_sr.pdf",
-        fig2_spectra_fc=report(
-            "results/figures/fig2_spectra_fc.png",
-            caption="../report/fig2_spectra_fc.rst",
-            category="Figures",
-        ),
-        fig2_spectra_fc_pdf="results/figures/fig2_spectra_fc.pdf",
-        fig3_errors_sr=report(
-            "results/figures/fig3_errors_sr.png",
-            caption="../report/fig3_errors_sr.rst",
-            category="Figures",
-        ),
-        fig3_errors_sr_pdf="results/figures/fig3_errors_sr.pdf",
-        fig3_errors_fc=report(
-            "results/figures/fig3_errors_fc.png",
-            caption="../report/fig3_errors_fc.rst",
-            category="Figures",
-        ),
-        fig3_errors_fc_pdf="results/figures/fig3_errors_fc.pdf",
-        fig4_calibration_sr=report(
-            "results/figures/fig4_calibration_sr.png",
-            caption="../report/fig4_calibration_sr.rst",
-            category="Figures",
-        ),
-        fig4_calibration_sr_pdf="results/figures/fig4_calibration_sr.pdf",
-        fig4_calibration_fc=report(
-            "results/figures/fig4_calibration_fc.png",
-            caption="../report/fig4_calibration_fc.rst",
-            category="Figures",
-        ),
-        fig4_calibration_fc_pdf="results/figures/fig4_calibration_fc.pdf",
-        fig5_forecast_leads=report(
-            "results/figures/fig5_forecast_leads.png",
-            caption="../report/fig5_forecast_leads.rst",
-            category="Figures",
-        ),
-        fig5_forecast_leads_pdf="results/figures/fig5_forecast_leads.pdf",
-        fig6_sampling_steps=report(
-            "results/figures/fig6_sampling_steps.png",
-            caption="../report/fig6_sampling_steps.rst",
-            category="Figures",
-        ),
-        fig6_sampling_steps_pdf="results/figures/fig6_sampling_steps.pdf",
-        fig7_residual_vs_raw=report(
-            "results/figures/fig7_residual_vs_raw.png",
-            caption="../report/fig7_residual_vs_raw.rst",
-            category="Figures",
-        ),
-        fig7_residual_vs_raw_pdf="results/figures/fig7_residual_vs_raw.pdf",
-        fig8_velocity_zero_shot=report(
-            "results/figures/fig8_velocity_zero_shot.png",
-            caption="../report/fig8_velocity_zero_shot.rst",
-            category="Figures",
-        ),
-        fig8_velocity_zero_shot_pdf="results/figures/fig8_velocity_zero_shot.pdf",
-        table_sr_csv="results/tables/sr.csv",
-        table_sr_md="results/tables/sr.md",
-        table_sr_tex="results/tables/sr.tex",
-        table_fc_csv="results/tables/fc.csv",
-        table_fc_md="results/tables/fc.md",
-        table_fc_tex="results/tables/fc.tex",
+        figure_outputs(),
     log:
-        "logs/figures/figures.log",
+        log_of("figures", "figures"),
     conda:
         "../../envs/analysis.yaml"
     params:
-        job=figures_job(),
-        code=code_digest("figures"),
+        job=planned_params("figures"),
+        code=PLAN.code("figures"),
     shell:
-        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m flex.figures --job {params.job:q} --results results --figures results/figures --tables results/tables > {log:q} 2>&1"
+        command(
+            "figures",
+            "--job {params.job:q} --summary {input.summary:q} "
+            "--evaluations {input.evaluations:q} --samples {input.samples:q} "
+            "--outputs {output:q}",
+        )

@@ -1,49 +1,32 @@
 rule sample:
-    """Ensembles of one model on one test trajectory (trivial baselines: one member)."""
+    """Ensembles of one model on one test trajectory (trivial baselines: one member); every
+    sample file of the study (main comparison, zero-shot velocity, sampling-steps study).
+    """
     input:
-        unpack(sample_inputs),
+        unpack(planned_inputs("sample")),
     output:
-        "results/sample/{task}/{model}/re{re}_seed{seed}.nc",
+        paths.SAMPLE,
     log:
-        "logs/sample/{task}/{model}/re{re}_seed{seed}.log",
+        log_of("sample", "{name}"),
     benchmark:
-        "benchmarks/sample/{task}/{model}/re{re}_seed{seed}.tsv"
+        benchmark_of("sample", "{name}")
     wildcard_constraints:
-        task="sr|fc",
-        model="flex|flex_raw|unet|regression|bicubic|persistence",
+        name="(sr|fc)/.+",
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
+        execution=EXECUTION["sample"],
         gpu=1,
     params:
-        job=sample_job,
-        model=model_argument,
-        code=code_digest("sample", "models", "diffusion", "data", "train"),
+        job=planned_params("sample"),
+        code=PLAN.code("sample"),
+        files=lambda wildcards, input: " ".join(
+            f"--{name} {path}" for name, path in input.items() if name != "fine"
+        ),
     shell:
-        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m flex.sample --job {params.job:q} --results results {params.model} --output {output:q} --threads {threads} > {log:q} 2>&1"
-
-
-use rule sample as sample_zero_shot with:
-    output:
-        "results/sample/sr/{model}/re{re}_seed{seed}_{variable}.nc",
-    log:
-        "logs/sample/sr/{model}/re{re}_seed{seed}_{variable}.log",
-    benchmark:
-        "benchmarks/sample/sr/{model}/re{re}_seed{seed}_{variable}.tsv"
-    wildcard_constraints:
-        model="flex|bicubic",
-        variable="u|v",
-
-
-use rule sample as sample_steps_study with:
-    output:
-        "results/sample/{task}/{model}/steps{steps}/re{re}_seed{seed}.nc",
-    log:
-        "logs/sample/{task}/{model}/steps{steps}/re{re}_seed{seed}.log",
-    benchmark:
-        "benchmarks/sample/{task}/{model}/steps{steps}/re{re}_seed{seed}.tsv"
-    wildcard_constraints:
-        task="sr|fc",
-        model="flex",
-        steps="[0-9]+",
+        command(
+            "sample",
+            "--job {params.job:q} --fine {input.fine:q} {params.files} --output {output:q} "
+            "--threads {threads}",
+        )

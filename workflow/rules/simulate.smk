@@ -1,20 +1,19 @@
 rule simulate:
     """Forced 2D turbulence at one Reynolds number and seed (jax-cfd, GPU when available)."""
     output:
-        "results/simulate/re{re}_seed{seed}.nc",
+        paths.SIMULATION,
     log:
-        "logs/simulate/re{re}_seed{seed}.log",
+        log_of("simulate", "re{re}_seed{seed}"),
     benchmark:
-        "benchmarks/simulate/re{re}_seed{seed}.tsv"
+        benchmark_of("simulate", "re{re}_seed{seed}")
     conda:
         "../../envs/sim.yaml"
     threads: 1
     resources:
+        execution=EXECUTION["simulate"],
         gpu=1,
     params:
-        job=simulation_job,
-        code=code_digest("simulate"),
-    # Jobs run the workflow's own src/ (what code_digest hashes), installed or not, locally, under
-    # Slurm and in `--sdm conda` environments alike.
+        job=planned_params("simulate"),
+        code=PLAN.code("simulate"),
     shell:
-        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m flex.simulate --job {params.job:q} --output {output:q} > {log:q} 2>&1"
+        command("simulate", "--job {params.job:q} --output {output:q}")

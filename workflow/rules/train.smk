@@ -1,29 +1,37 @@
 rule train:
     """Train one model for one task (residual diffusion, raw diffusion or regression)."""
     input:
-        split_files("train"),
-        split_files("validation"),
-        statistics="results/coarsen/training_statistics.nc",
+        unpack(planned_inputs("train")),
     output:
-        model="results/train/{task}/{model}/model.pt",
-        history="results/train/{task}/{model}/history.csv",
-        job="results/train/{task}/{model}/job.json",
+        model=paths.MODEL,
+        history=paths.HISTORY,
+        job=paths.TRAIN_JOB,
     log:
-        "logs/train/{task}_{model}.log",
+        log_of("train", "{task}_{model}"),
     benchmark:
-        "benchmarks/train/{task}_{model}.tsv"
-    wildcard_constraints:
-        task="sr|fc",
-        model="flex|flex_raw|unet|regression",
+        benchmark_of("train", "{task}_{model}")
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
+        execution=EXECUTION["train"],
         gpu=1,
     params:
-        job=train_job,
-        code=code_digest("train", "models", "diffusion", "data"),
-    # results/train/{task}/{model}/checkpoint.pt is not an output: it survives a killed job, and
-    # the rerun resumes from it.
+        job=planned_params("train"),
+        code=PLAN.code("train"),
+        coarse=lambda wildcards, input: (
+            f"--train-coarse {input.train_coarse} --validation-coarse {input.validation_coarse}"
+            if "train_coarse" in input.keys()
+            else ""
+        ),
+    # checkpoint.pt and best_candidate.pt beside model.pt are not outputs: they survive a killed
+    # job, and the rerun resumes from them when they belong to the same job, code and data.
     shell:
-        "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} python -m flex.train --job {params.job:q} --results results --output-dir results/train/{wildcards.task}/{wildcards.model} --threads {threads} > {log:q} 2>&1"
+        command(
+            "train",
+            "--job {params.job:q} --train-fine {input.train_fine:q} "
+            "--validation-fine {input.validation_fine:q} {params.coarse} "
+            "--statistics {input.statistics:q} --model-output {output.model:q} "
+            "--history-output {output.history:q} --job-output {output.job:q} "
+            "--threads {threads}",
+        )

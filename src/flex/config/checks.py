@@ -1,20 +1,41 @@
-"""Cross-field rules of the study configuration that JSON schema cannot express."""
+"""Cross-field rules of the study configuration that JSON schema cannot express.
+
+Each violated rule is one line naming the keys, their values and what is allowed. They run before
+any job starts (the workflow at parse time, `flex check-config`): a configuration that passes them
+does not fail later inside a job for a reason a user could have been told up front.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from flex.config.sections import StudyConfiguration
+from flex.kinds import INPUT_CHANNELS, MODEL_KINDS, TASKS
+from flex.models.config import preset
+from flex.paths import reynolds_label
+
+MIN_COARSE_POINTS = 2
+"""A super-resolution patch holds at least this many coarse values per side."""
 
 
 def cross_field_problems(config: StudyConfiguration) -> list[str]:
     """Every violated cross-field rule, one line each (key, value, what is allowed)."""
     problems: list[str] = []
+    for rules in (_grid_rules, _time_rules, _split_rules, _model_rules, _sample_rules,
+                  _figure_rules):  # fmt: skip
+        problems += rules(config)
+    return list(dict.fromkeys(problems))  # each line once, in order
+
+
+def _grid_rules(config: StudyConfiguration) -> list[str]:
+    problems = []
     grid, factor = config.simulate.grid_size, config.coarsen.coarsen_factor
+    patch = config.data.patch_size
     if grid % factor:
         problems.append(
             f"'simulate.grid_size' = {grid} is not divisible by 'coarsen.coarsen_factor' = {factor}; "
             f"allowed: a grid size that is a multiple of {factor}"
         )
-    patch = config.data.patch_size
     if patch % factor:
         problems.append(
             f"'data.patch_size' = {patch} is not divisible by 'coarsen.coarsen_factor' = {factor}; "
@@ -25,6 +46,41 @@ def cross_field_problems(config: StudyConfiguration) -> list[str]:
             f"'data.patch_size' = {patch} is larger than 'simulate.grid_size' = {grid}; "
             f"allowed: at most {grid}"
         )
+    if "sr" in config.train.tasks and patch // factor < MIN_COARSE_POINTS:
+        problems.append(
+            f"'coarsen.coarsen_factor' = {factor} leaves {patch // factor} coarse value(s) across a "
+            f"'data.patch_size' = {patch} patch; allowed: a factor of at most "
+            f"{patch // MIN_COARSE_POINTS} (at least {MIN_COARSE_POINTS} coarse values per side)"
+        )
+    cutoff = grid / 3 if config.simulate.dealias else grid / 2
+    wavenumber = config.physics.forcing_wavenumber
+    if wavenumber >= cutoff:
+        problems.append(
+            f"'physics.forcing_wavenumber' = {wavenumber} is not resolved by 'simulate.grid_size' = "
+            f"{grid} (largest wavenumber kept: {cutoff:g}, with 'simulate.dealias' = "
+            f"{str(config.simulate.dealias).lower()}); allowed: a wavenumber below {cutoff:g}"
+        )
+    return problems
+
+
+def _time_rules(config: StudyConfiguration) -> list[str]:
+    sim, problems = config.simulate, []
+    if sim.time_step is not None and sim.time_step > sim.save_interval:
+        problems.append(
+            f"'simulate.time_step' = {sim.time_step:g} is longer than 'simulate.save_interval' = "
+            f"{sim.save_interval:g}; allowed: a time step of at most the save interval"
+        )
+    if sim.courant_abort < sim.courant_number:
+        problems.append(
+            f"'simulate.courant_abort' = {sim.courant_abort:g} is below 'simulate.courant_number' "
+            f"= {sim.courant_number:g}, the Courant number the time step aims at; allowed: at "
+            f"least {sim.courant_number:g}"
+        )
+    return problems
+
+
+def _split_rules(config: StudyConfiguration) -> list[str]:
+    problems = []
     seeds = config.seeds
     splits = {"train": seeds.train, "validation": seeds.validation, "test": seeds.test}
     names = list(splits)
@@ -37,14 +93,109 @@ def cross_field_problems(config: StudyConfiguration) -> list[str]:
                     "allowed: disjoint seeds, so that no trajectory is in two splits"
                 )
     reynolds = config.reynolds_numbers
-    both = [_plain_number(x) for x in sorted(set(reynolds.train) & set(reynolds.held_out))]
+    both = [_plain(x) for x in sorted(set(reynolds.train) & set(reynolds.held_out))]
     if both:
         problems.append(
             f"Reynolds number(s) {both} appear in both 'reynolds_numbers.train' and "
             "'reynolds_numbers.held_out'; allowed: held-out values that are not training values"
         )
+    labels = defaultdict(set)
+    for value in (*reynolds.train, *reynolds.held_out):
+        labels[reynolds_label(value)].add(value)
+    for label, values in sorted(labels.items()):
+        if len(values) > 1:
+            problems.append(
+                f"Reynolds numbers {sorted(map(_plain, values))} in 'reynolds_numbers' share the "
+                f"file name re{label}; allowed: values that differ in their first 6 digits"
+            )
     return problems
 
 
-def _plain_number(value: float) -> float | int:
+def _model_rules(config: StudyConfiguration) -> list[str]:
+    train, problems = config.train, []
+    for index, model in enumerate(train.models):
+        if model not in MODEL_KINDS:
+            problems.append(
+                f"'train.models[{index}]' = '{model}' is not allowed; expected one of "
+                + ", ".join(MODEL_KINDS)
+            )
+    for key in train.overrides:
+        task, _, model = key.partition("/")
+        if task not in train.tasks or model not in train.models:
+            problems.append(
+                f"'train.overrides' has the key '{key}', but {key} is not trained "
+                f"('train.tasks' = {list(train.tasks)}, 'train.models' = {list(train.models)}); "
+                "allowed: task/model of a trained model"
+            )
+    if problems:
+        return problems
+    patch = config.data.patch_size
+    for task in train.tasks:
+        for model in train.models:
+            size = train.settings(task, model).model_size
+            backbone = MODEL_KINDS[model].backbone
+            try:
+                preset(backbone, size, INPUT_CHANNELS[task], patch)
+            except ValueError as error:
+                override = "model_size" in train.overrides.get(f"{task}/{model}", {})
+                where = (f"train.overrides['{task}/{model}'].model_size" if override
+                         else "train.defaults.model_size")  # fmt: skip
+                problems.append(
+                    f"'data.patch_size' = {patch} does not fit the '{size}' {backbone} backbone "
+                    f"('{where}'): {error}; allowed: a patch size divisible by its down-samplings"
+                )
+    return problems
+
+
+def _evaluation_patches(config: StudyConfiguration, task: str, horizon: int) -> int:
+    """Evaluation patches per test trajectory (before `max_samples`)."""
+    snapshots = config.simulate.num_snapshots
+    times = range(0, snapshots) if task == "sr" else range(1, snapshots - horizon)
+    tiles = (config.simulate.grid_size // config.data.patch_size) ** 2
+    return len(times[:: config.data.evaluation_snapshot_stride]) * tiles
+
+
+def _sample_rules(config: StudyConfiguration) -> list[str]:
+    sample, problems = config.sample, []
+    snapshots = config.simulate.num_snapshots
+    if "fc" in config.train.tasks:
+        horizons = {"sample.horizon": sample.horizon}
+        if sample.steps_study:
+            horizons["sample.steps_study_horizon"] = sample.steps_study_horizon
+        for key, horizon in horizons.items():
+            if snapshots < horizon + 2:
+                problems.append(
+                    f"'{key}' = {horizon} needs {horizon + 2} snapshots per trajectory (frames "
+                    f"t-1, t and {horizon} lead(s)), but 'simulate.num_snapshots' = {snapshots}; "
+                    f"allowed: a horizon of at most {snapshots - 2}"
+                )
+    return problems
+
+
+def _figure_rules(config: StudyConfiguration) -> list[str]:
+    figures, problems = config.figures, []
+    every_reynolds = (*config.reynolds_numbers.train, *config.reynolds_numbers.held_out)
+    example = figures.example_reynolds_number
+    if example is not None and example not in every_reynolds:
+        problems.append(
+            f"'figures.example_reynolds_number' = {_plain(example)} is not a Reynolds number of "
+            f"the study; allowed: one of {sorted(map(_plain, every_reynolds))}, or null"
+        )
+    available = {}
+    for task in (t for t in TASKS if t in config.train.tasks):
+        available[task] = _evaluation_patches(config, task, config.sample.horizon)
+        if config.sample.max_samples is not None:
+            available[task] = min(available[task], config.sample.max_samples)
+    fewest = min(available.values(), default=0)
+    if figures.example_sample >= fewest > 0:
+        counts = ", ".join(f"{task}: {count}" for task, count in available.items())
+        problems.append(
+            f"'figures.example_sample' = {figures.example_sample} is beyond the {fewest} "
+            f"evaluation patches of a test trajectory ({counts}; 'sample.max_samples' = "
+            f"{config.sample.max_samples}); allowed: 0 .. {fewest - 1}"
+        )
+    return problems
+
+
+def _plain(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value

@@ -1,22 +1,19 @@
 """JSON-schema validation of the study configuration, with messages a user can act on.
 
 Each jsonschema error becomes one line: the dotted key, the value given and what is allowed.
+Stricter than plain JSON schema in two ways: a number must be finite (NaN passes every bound of
+JSON schema, since comparisons with NaN are false, and YAML reads `.nan` and `.inf`), and an
+integer must be written as one (`64.0` is not an integer here, though JSON schema counts it).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
-
-
-def load_schema(path: str | Path) -> dict[str, Any]:
-    with open(path) as handle:
-        return yaml.safe_load(handle)
 
 
 def dotted(path) -> str:
@@ -75,13 +72,35 @@ def _describe(error: jsonschema.ValidationError) -> list[str]:
     return [f"'{where}' = {_show(error.instance)} is not allowed; expected {_allowed(error)}"]
 
 
+def _is_integer(checker, instance) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+"""Draft 2020-12 in which only Python integers (not 64.0, not booleans) are integers."""
+
+
+def non_finite_problems(value: Any, path: tuple = ()) -> list[str]:
+    """One line per NaN or infinite number anywhere in `value`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"'{dotted(path)}' = {value} is not allowed; expected a finite number"]
+    if isinstance(value, Mapping):
+        return [p for key, item in value.items() for p in non_finite_problems(item, (*path, key))]
+    if isinstance(value, list | tuple):
+        return [p for i, item in enumerate(value) for p in non_finite_problems(item, (*path, i))]
+    return []
+
+
 def schema_problems(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
-    """All schema violations of `config`, one line each, in a stable order."""
-    validator = jsonschema.Draft202012Validator(schema)
+    """All schema violations of `config`, one line each, in a stable order, each once."""
     errors = sorted(
-        validator.iter_errors(config), key=lambda e: (list(map(str, e.path)), e.message)
+        StrictValidator(schema).iter_errors(config),
+        key=lambda e: (list(map(str, e.path)), e.message),
     )
-    problems: list[str] = []
+    problems = non_finite_problems(config)
     for error in errors:
-        problems.extend(_describe(error))
+        problems.extend(line for line in _describe(error) if line not in problems)
     return problems

@@ -64,7 +64,6 @@ class SimulateConfig:
     spinup_time: float
     save_interval: float
     num_snapshots: int
-    snapshots_per_chunk: int
     initial_peak_wavenumber: float
     initial_max_velocity: float
     jax_threefry_partitionable: bool
@@ -78,7 +77,6 @@ class SimulateConfig:
 class CoarsenConfig:
     method: str
     coarsen_factor: int
-    snapshots_per_chunk: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +90,7 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-    """Training of one (task, model) job (flex-method.md section 4)."""
+    """Training of one (task, model) job (docs/method.md, "Training"): what changes its result."""
 
     model_size: str
     optimizer: str
@@ -109,11 +107,7 @@ class TrainSettings:
     dropout: float
     validation_every: int
     validation_batches: int
-    checkpoint_every: int
-    num_workers: int
-    device: str
     precision: str
-    compile: bool
     seed: int
 
 
@@ -137,7 +131,6 @@ class TrainConfig:
 class SampleConfig:
     sampling_steps: int
     ensemble_size: int
-    batch_size: int
     max_samples: int | None
     horizon: int
     zero_shot_variables: tuple[str, ...]
@@ -145,12 +138,10 @@ class SampleConfig:
     steps_study_samples: int
     steps_study_horizon: int
     seed: int
-    device: str
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    samples_per_chunk: int
     rank_stride: int
 
 
@@ -159,6 +150,49 @@ class FiguresConfig:
     dpi: int
     example_reynolds_number: float | None
     example_sample: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulateExecution:
+    snapshots_per_chunk: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CoarsenExecution:
+    snapshots_per_chunk: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainExecution:
+    device: str
+    num_workers: int
+    compile: bool
+    checkpoint_every: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleExecution:
+    device: str
+    batch_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateExecution:
+    samples_per_chunk: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionConfig:
+    """How jobs run: devices, chunk sizes, batch sizes of inference, data-loader workers,
+    checkpoint interval. None of them changes a result beyond floating-point rounding (device,
+    compile, batch composition, summation order) or at all (the rest), so they are not parameters
+    of the jobs: changing one reruns nothing. Every output records the values that made it."""
+
+    simulate: SimulateExecution
+    coarsen: CoarsenExecution
+    train: TrainExecution
+    sample: SampleExecution
+    evaluate: EvaluateExecution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,66 +210,7 @@ class StudyConfiguration:
     sample: SampleConfig
     evaluate: EvaluateConfig
     figures: FiguresConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class SimulationJob:
-    """Everything one simulation job needs: one (Reynolds number, seed) trajectory."""
-
-    physics: PhysicsConfig
-    simulate: SimulateConfig
-    reynolds_number: float
-    seed: int
-
-    @property
-    def viscosity(self) -> float:
-        """nu = 1 / Re (lengths and velocities in units of the box and forcing)."""
-        return 1.0 / self.reynolds_number
-
-
-@dataclasses.dataclass(frozen=True)
-class CoarsenJob:
-    """One coarse-graining job: the method and factor (the input file is given separately)."""
-
-    coarsen: CoarsenConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class StatisticsJob:
-    """Normalisation statistics over the training split: its Reynolds numbers and seeds only."""
-
-    train_reynolds_numbers: tuple[float, ...]
-    train_seeds: tuple[int, ...]
-    snapshots_per_chunk: int
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainJob:
-    """One training job: only what it depends on (held-out Re and test seeds are not in it)."""
-
-    task: str
-    model: str
-    settings: TrainSettings
-    data: DataConfig
-    coarsen_factor: int
-    train_reynolds_numbers: tuple[float, ...]
-    train_seeds: tuple[int, ...]
-    validation_seeds: tuple[int, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class SampleJob:
-    """Ensembles of one model for one task on one test trajectory (and one variable)."""
-
-    task: str
-    model: str
-    variable: str
-    sample: SampleConfig
-    data: DataConfig
-    coarsen_factor: int
-    reynolds_number: float
-    seed: int
-    held_out: bool
+    execution: ExecutionConfig
 
 
 def _convert(hint: Any, value: Any, path: str) -> Any:

@@ -1,24 +1,26 @@
 """Super-resolution and forecasting examples, streamed from NetCDF as a torch Dataset.
 
-One example (all fields normalised by the training statistics, x' = (x - mean) / std):
+One example (fields normalised, x' = (x - mean) / std, by the training statistics of the field):
 
 | key | sr | fc |
 |---|---|---|
 | `input` | (1, P, P) bicubic up-sampled coarse frame t | (2, P, P) fine frames t-1, t |
 | `base` | (1, P, P) = input | (1, P, P) frame t |
 | `target` | (1, P, P) fine frame t | (H, P, P) fine frames t+1 .. t+H (H = `horizon`, 1 in training) |
-| `reynolds` | Re / `data.reynolds_scale` (the model's conditioning scalar) | same |
+| `reynolds` | Re / `reynolds_scale` (the model's conditioning scalar) | same |
 
 plus `reynolds_number`, `seed`, `time_index` and `corner` (y0, x0) to trace the example back. The
 model learns the residual `target - base` (`residual`).
 
-Modes (flex-method.md sections 1.3 and 5.1):
+Modes (docs/method.md, "Data"):
 - `train`: `examples_per_epoch` random patches; each draws a trajectory, a time and a corner from
   a generator seeded by (seed, epoch, index), so an example is the same whatever the number of
   DataLoader workers. Corners wrap periodically; for `sr` they lie on the coarse grid (multiples
   of the coarsening factor) so that the coarse patch is the coarse field's own, for `fc` anywhere.
-- `evaluate`: every `data.evaluation_snapshot_stride`-th valid time of every trajectory, each
-  tiled by non-overlapping patches.
+- `evaluate`: every `evaluation_stride`-th valid time of every trajectory, each tiled by
+  non-overlapping patches.
+
+The coarsening factor of `sr` is the one the coarse files record (`coarsen_factor` attribute).
 
 Files are opened lazily in each process (DataLoader workers included) and read a patch at a
 time: the data set is never in memory.
@@ -35,15 +37,14 @@ import netCDF4
 import numpy as np
 import torch
 
-from flex.config import DataConfig
+from flex import dims
 from flex.data.patches import read_patch, tiling_corners
 from flex.data.splits import Trajectory, check_membership
 from flex.data.upsample import bicubic_upsample
 from flex.errors import StageFailure
-from flex.io.netcdf import open_input, require_variables
+from flex.io.netcdf import open_input, reading, require_finite, require_variables
+from flex.kinds import TASKS
 
-TASKS = ("sr", "fc")
-INPUT_CHANNELS = {"sr": 1, "fc": 2}
 MODES = ("train", "evaluate")
 
 
@@ -54,6 +55,38 @@ class TrajectoryFiles:
     trajectory: Trajectory
     fine: Path
     coarse: Path | None = None
+
+
+def recorded_trajectory(path: str | Path) -> tuple[float, int]:
+    """The (Reynolds number, seed) that a simulation or coarse file records in its attributes."""
+    with open_input(path) as ds:
+        try:
+            return float(ds.attrs["reynolds_number"]), int(ds.attrs["seed"])
+        except KeyError as error:
+            raise StageFailure(f"input file {path} lacks the attribute {error}") from None
+
+
+def split_files(split: str, fine: list[Path], coarse: list[Path] | None = None,
+                held_out: Collection[float] = ()) -> list[TrajectoryFiles]:  # fmt: skip
+    """The trajectories of the given files, paired fine with coarse by their recorded (Re, seed)
+    (the order of the lists does not matter); `held_out` Reynolds numbers are marked held out."""
+    coarse_by_run = {recorded_trajectory(p): Path(p) for p in coarse or []}
+    out = []
+    for path in fine:
+        re, seed = recorded_trajectory(path)
+        partner = coarse_by_run.pop((re, seed), None)
+        if coarse is not None and partner is None:
+            raise StageFailure(
+                f"no coarse file for the trajectory of {path} (Re={re:g}, seed={seed})"
+            )
+        out.append(
+            TrajectoryFiles(Trajectory(re, seed, split, re in held_out), Path(path), partner)
+        )
+    if coarse_by_run:
+        raise StageFailure(
+            f"coarse files without their fine trajectory: {sorted(coarse_by_run.values())}"
+        )
+    return out
 
 
 class _LazyFiles:
@@ -67,10 +100,19 @@ class _LazyFiles:
         if self._pid != os.getpid():
             self._pid, self._handles = os.getpid(), {}
         if path not in self._handles:
-            handle = netCDF4.Dataset(path, "r")
+            with reading(path):
+                handle = netCDF4.Dataset(path, "r")
             handle.set_auto_mask(False)
             self._handles[path] = handle
         return self._handles[path][name]
+
+    def patch(self, path: Path, name: str, times: slice, y0: int, x0: int, size: int):
+        """A periodic patch of `name`, every value checked finite (else the file is named)."""
+        with reading(path):
+            values = read_patch(self.variable(path, name), times, y0, x0, size)
+        require_finite(values, path, f"{name} (patch at y={y0}, x={x0}, time from {times.start})",
+                       dims.FIELD_DIMS, times.start)  # fmt: skip
+        return values
 
     def __getstate__(self) -> dict:
         return {"_pid": None, "_handles": {}}
@@ -89,13 +131,15 @@ class TaskExamples(torch.utils.data.Dataset):
         task: str,
         files: list[TrajectoryFiles],
         split: str,
-        statistics: dict[str, tuple[float, float]],
-        data: DataConfig,
-        coarsen_factor: int,
         allowed: Collection[Trajectory],
+        *,
+        patch_size: int,
+        normalisation: tuple[float, float],
+        reynolds_scale: float = 1.0,
         mode: str = "train",
         examples_per_epoch: int | None = None,
         seed: int = 0,
+        evaluation_stride: int = 1,
         variable: str = "vorticity",
         horizon: int = 1,
     ) -> None:
@@ -114,10 +158,11 @@ class TaskExamples(torch.utils.data.Dataset):
         if task == "sr" and any(f.coarse is None for f in files):
             raise ValueError("task 'sr' needs the coarse file of every trajectory")
         self.task, self.files, self.split, self.mode = task, list(files), split, mode
-        self.variable, self.factor, self.data = variable, coarsen_factor, data
-        self.mean, self.std = statistics[variable]
+        self.variable, self.reynolds_scale = variable, reynolds_scale
+        self.mean, self.std = normalisation
         self.examples_per_epoch, self.seed, self.epoch = examples_per_epoch, seed, 0
-        self.patch, self.horizon = data.patch_size, horizon
+        self.patch, self.horizon, self.stride = patch_size, horizon, evaluation_stride
+        self.factor = 1
         self._grid, self._lengths = self._inspect(allowed)
         self._index = self._evaluation_index() if mode == "evaluate" else []
         self._files = _LazyFiles()
@@ -125,7 +170,7 @@ class TaskExamples(torch.utils.data.Dataset):
     def _inspect(self, allowed: Collection[Trajectory]) -> tuple[int, list[int]]:
         """Grid and lengths of the files; the (Re, seed) that each file itself records must be
         one of the split's trajectories, whatever the caller labelled it."""
-        lengths, grids = [], set()
+        lengths, grids, factors = [], set(), set()
         for f in self.files:
             for path in [f.fine] + ([f.coarse] if self.task == "sr" else []):
                 with open_input(path) as ds:
@@ -138,11 +183,16 @@ class TaskExamples(torch.utils.data.Dataset):
                     if path == f.fine:
                         lengths.append(ds.sizes["time"])
                         grids.add(ds.sizes["y"])
-        if len(grids) != 1:
-            raise StageFailure(f"trajectories have different grids {sorted(grids)}")
+                    else:
+                        factors.add(int(ds.attrs["coarsen_factor"]))
+        if len(grids) != 1 or len(factors) > 1:
+            raise StageFailure(f"trajectories have different grids {sorted(grids)} or coarsening "
+                               f"factors {sorted(factors)}")  # fmt: skip
         grid = grids.pop()
-        if self.patch > grid:
-            raise StageFailure(f"patch size {self.patch} exceeds the grid {grid}")
+        self.factor = factors.pop() if factors else 1
+        if self.patch > grid or self.patch % self.factor:
+            raise StageFailure(f"patch size {self.patch} does not fit the grid {grid} and the "
+                               f"coarsening factor {self.factor}")  # fmt: skip
         return grid, lengths
 
     def valid_times(self, length: int) -> range:
@@ -150,7 +200,7 @@ class TaskExamples(torch.utils.data.Dataset):
         return range(0, length) if self.task == "sr" else range(1, length - self.horizon)
 
     def _evaluation_index(self) -> list[tuple[int, int, int, int]]:
-        stride = self.data.evaluation_snapshot_stride
+        stride = self.stride
         corners = tiling_corners(self._grid, self.patch)
         return [
             (f, t, y0, x0)
@@ -186,17 +236,18 @@ class TaskExamples(torch.utils.data.Dataset):
             raise IndexError(index)
         f, t, y0, x0 = self.locate(index)
         files, size = self.files[f], self.patch
-        fine = self._files.variable(files.fine, self.variable)
+        read = self._files.patch
         if self.task == "sr":
-            coarse = self._files.variable(files.coarse, self.variable)
             factor = self.factor
-            low = read_patch(coarse, slice(t, t + 1), y0 // factor, x0 // factor, size // factor)
+            low = read(files.coarse, self.variable, slice(t, t + 1), y0 // factor, x0 // factor,
+                       size // factor)  # fmt: skip
             inputs = bicubic_upsample(self._normalised(low), factor)  # (1, P, P)
             base = inputs
-            target = self._normalised(read_patch(fine, slice(t, t + 1), y0, x0, size))
+            target = self._normalised(read(files.fine, self.variable, slice(t, t + 1), y0, x0,
+                                           size))  # fmt: skip
         else:
-            frames = self._normalised(read_patch(fine, slice(t - 1, t + 1 + self.horizon), y0, x0,
-                                                 size))  # fmt: skip
+            frames = self._normalised(read(files.fine, self.variable,
+                                           slice(t - 1, t + 1 + self.horizon), y0, x0, size))  # fmt: skip
             inputs, base, target = frames[0:2], frames[1:2], frames[2:]
         trajectory = files.trajectory
         return {
@@ -204,7 +255,7 @@ class TaskExamples(torch.utils.data.Dataset):
             "base": base,
             "target": target,
             "reynolds": torch.tensor(
-                trajectory.reynolds_number / self.data.reynolds_scale, dtype=torch.float32
+                trajectory.reynolds_number / self.reynolds_scale, dtype=torch.float32
             ),
             "reynolds_number": torch.tensor(trajectory.reynolds_number, dtype=torch.float64),
             "seed": torch.tensor(trajectory.seed),

@@ -1,5 +1,5 @@
 """Deterministic DDIM (Song et al. 2021, eta = 0) from pure noise, in v-parameterisation, as the
-FLEX code (flex-method.md section 2.4): uniform times 1 = t_0 > t_1 > ... > t_n = 0 and per step
+FLEX code (docs/method.md, "Sampling"): uniform times 1 = t_0 > t_1 > ... > t_n = 0 and per step
 
     x0_hat = alpha_t z - sigma_t v_hat,  eps_hat = sigma_t z + alpha_t v_hat,
     z <- alpha_s x0_hat + sigma_s eps_hat,

@@ -1,5 +1,5 @@
 """Cosine log-SNR schedule of a variance-preserving process (Nichol & Dhariwal 2021; Hoogeboom et
-al. 2023, simple diffusion), as the FLEX code (flex-method.md section 2.2):
+al. 2023, simple diffusion), as the FLEX code (docs/method.md, "Diffusion"):
 
     b = atan(exp(-lambda_max / 2)),  a = atan(exp(-lambda_min / 2)) - b,
     lambda(t) = -2 log(tan(a t + b) s),   t in [0, 1],

@@ -1,7 +1,8 @@
 """The `evaluate` stage: results/sample/... .nc -> results/evaluate/... .nc (same name).
 
-Reads the sample file `evaluate.samples_per_chunk` samples at a time (memory bounded whatever
-the file size) and writes, on the ensemble mean unless named otherwise:
+Reads the sample file `execution.evaluate.samples_per_chunk` samples at a time (memory bounded
+whatever the file size; the chunk size changes the pooled sums at float64 rounding only) and
+writes, on the ensemble mean unless named otherwise:
 - per sample (and lead for forecasts): `rfne`, `mse`, `mae`, `psnr`, `ssim`, `crps` (fair, of the
   members), `spread`, `skill`, `spread_skill_ratio`; forecasts also `pearson` and, for the
   member-feedback rollouts, `rfne_member_feedback`, `crps_member_feedback`;
@@ -25,10 +26,10 @@ import numpy as np
 import xarray as xr
 
 from flex import dims
-from flex.config import EvaluateConfig, to_dict
+from flex.config import EvaluateConfig, EvaluateExecution, to_dict
 from flex.errors import StageFailure
 from flex.evaluate import calibration, errors, spectra
-from flex.io.netcdf import open_input, write_dataset
+from flex.io.netcdf import open_input, reading, require_finite, write_dataset
 from flex.io.provenance import provenance_attrs
 
 PER_SAMPLE = {
@@ -42,6 +43,9 @@ PER_SAMPLE = {
     "skill": "RMSE of the ensemble mean",
     "spread_skill_ratio": "sqrt((M+1)/M) spread / skill",
 }
+CARRIED = ("task", "model", "variable", "study", "reynolds_number", "seed", "split", "held_out",
+           "sampling_steps", "ensemble_size")  # fmt: skip
+"""Attributes of the sample file that the evaluation file carries on (what the summary reads)."""
 FORECAST_ONLY = {
     "pearson": "Pearson correlation of the ensemble mean with the truth",
     "rfne_member_feedback": "RFNE of the ensemble mean, each member fed its own history",
@@ -81,7 +85,8 @@ class _Pooled:
         self.sums[name] = self.sums.get(name, 0) + value
 
 
-def run(config: EvaluateConfig, sample_file: str | Path, output: str | Path) -> Path:
+def run(config: EvaluateConfig, execution: EvaluateExecution, sample_file: str | Path,
+        output: str | Path) -> Path:  # fmt: skip
     with open_input(sample_file) as probe:
         attrs = dict(probe.attrs)
         if "prediction" not in probe or "target" not in probe:
@@ -90,22 +95,30 @@ def run(config: EvaluateConfig, sample_file: str | Path, output: str | Path) -> 
     from_vorticity = attrs.get("variable", "vorticity") == "vorticity"
     per_sample: dict[str, list[np.ndarray]] = {}
     pooled = _Pooled()
-    with netCDF4.Dataset(sample_file) as ds:
+    with reading(sample_file), netCDF4.Dataset(sample_file) as ds:
         ds.set_auto_mask(False)
         total, members = ds.dimensions[dims.SAMPLE].size, ds.dimensions[dims.MEMBER].size
-        for start in range(0, total, config.samples_per_chunk):
-            chunk = slice(start, min(total, start + config.samples_per_chunk))
-            ensemble = np.asarray(ds["prediction"][chunk], dtype=np.float64)
-            truth = np.asarray(ds["target"][chunk], dtype=np.float64)
+        for start in range(0, total, execution.samples_per_chunk):
+            chunk = slice(start, min(total, start + execution.samples_per_chunk))
+            ensemble, truth = (_read(ds, name, chunk, sample_file) for name in ("prediction",
+                                                                                 "target"))  # fmt: skip
             for name, value in _scores(ensemble, truth).items():
                 per_sample.setdefault(name, []).append(value)
             if forecast:
-                other = np.asarray(ds["prediction_member_feedback"][chunk], dtype=np.float64)
+                other = _read(ds, "prediction_member_feedback", chunk, sample_file)
                 scores = _scores(other, truth)
                 per_sample.setdefault("rfne_member_feedback", []).append(scores["rfne"])
                 per_sample.setdefault("crps_member_feedback", []).append(scores["crps"])
             _accumulate(pooled, ensemble, truth, members, config, from_vorticity)
-    return _write(config, sample_file, output, attrs, per_sample, pooled, members, forecast)
+    return _write(config, execution, sample_file, output, attrs, per_sample, pooled, members,
+                  forecast)  # fmt: skip
+
+
+def _read(ds: netCDF4.Dataset, name: str, chunk: slice, path) -> np.ndarray:
+    """Samples `chunk` of variable `name`, in float64, every value checked finite."""
+    values = np.asarray(ds[name][chunk], dtype=np.float64)
+    require_finite(values, path, name, ds[name].dimensions, chunk.start)
+    return values
 
 
 def _accumulate(pooled, ensemble, truth, members, config, from_vorticity) -> None:
@@ -136,7 +149,8 @@ def _accumulate(pooled, ensemble, truth, members, config, from_vorticity) -> Non
         pooled.add("enstrophy_prediction", enstrophy(ensemble).mean(axis=1).sum(axis=0))
 
 
-def _write(config, sample_file, output, attrs, per_sample, pooled, members, forecast) -> Path:
+def _write(config, execution, sample_file, output, attrs, per_sample, pooled, members,
+           forecast) -> Path:  # fmt: skip
     lead = (dims.LEAD,) if forecast else ()
     per_lead = (lambda values: np.asarray(values)) if forecast else (lambda values: values[0])
     data = {}
@@ -189,9 +203,7 @@ def _write(config, sample_file, output, attrs, per_sample, pooled, members, fore
     if forecast:
         with open_input(sample_file) as ds:
             coords[dims.LEAD] = (dims.LEAD, ds[dims.LEAD].values, dict(ds[dims.LEAD].attrs))
-    carried = {k: attrs[k] for k in ("task", "model", "variable", "reynolds_number", "seed",
-                                     "split", "held_out", "sampling_steps", "ensemble_size")
-               if k in attrs}  # fmt: skip
+    carried = {k: attrs[k] for k in CARRIED if k in attrs}
     out_attrs = provenance_attrs(f"evaluation of {Path(sample_file).name}", to_dict(config),
-                                 sample_file=str(sample_file), **carried)  # fmt: skip
+                                 to_dict(execution), sample_file=str(sample_file), **carried)  # fmt: skip
     return write_dataset(xr.Dataset(data, coords=coords), output, out_attrs)

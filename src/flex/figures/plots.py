@@ -13,41 +13,47 @@ import matplotlib.ticker
 import numpy as np
 import xarray as xr
 
+from flex.io.netcdf import atomic_output
+from flex.kinds import TRIVIAL, ZERO_SHOT_MODELS
+
 STYLE = {"flex": ("C0", "o"), "flex_raw": ("C1", "s"), "unet": ("C2", "^"),
          "regression": ("C3", "v"), "bicubic": ("0.4", "D"), "persistence": ("0.4", "D")}  # fmt: skip
 
 
-def save(figure, stem: Path, dpi: int) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+def save(figure, paths: list[Path], dpi: int) -> list[Path]:
+    """Write `figure` to each of `paths` (the format from the suffix: png, pdf) atomically."""
     for path in paths:
-        figure.savefig(path, dpi=dpi, bbox_inches="tight")
+        with atomic_output(path) as tmp:
+            figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix[1:])
     plt.close(figure)
-    return paths
+    return list(paths)
 
 
-def samples(flex: xr.Dataset, trivial: xr.Dataset, index: int):
-    """Figure 1: truth, input, trivial baseline, FLEX ensemble mean, spread, error."""
-    lead = {"lead": 0} if "lead" in flex.dims else {}
-    truth = flex.target.isel(sample=index, **lead)
-    mean = flex.prediction.isel(sample=index, **lead).mean("member")
-    spread = flex.prediction.isel(sample=index, **lead).std("member", ddof=1)
-    inputs = flex.input.isel(sample=index, channel=-1)
+def samples(main: xr.Dataset, trivial: xr.Dataset, index: int):
+    """Figure 1: truth, input, trivial baseline, the main model's ensemble mean, spread, error."""
+    lead = {"lead": 0} if "lead" in main.dims else {}
+    name = main.attrs["model"]
+    members = main.prediction.isel(sample=index, **lead)
+    truth = main.target.isel(sample=index, **lead)
+    mean = members.mean("member")
+    spread = members.std("member", ddof=1) if members.sizes["member"] > 1 else 0 * mean
+    inputs = main.input.isel(sample=index, channel=-1)
     baseline = trivial.prediction.isel(sample=index, member=0, **lead)
+    spread_title = f"{name} ensemble spread"
     panels = [("truth", truth), ("input", inputs), (trivial.attrs["model"], baseline),
-              ("FLEX ensemble mean", mean), ("FLEX ensemble spread", spread),
-              ("FLEX error", mean - truth)]  # fmt: skip
+              (f"{name} ensemble mean", mean), (spread_title, spread),
+              (f"{name} error", mean - truth)]  # fmt: skip
     figure, axes = plt.subplots(1, 6, figsize=(18, 3.4))
     limit = float(np.abs(truth).max())
     for axis, (title, field) in zip(axes, panels, strict=True):
-        signed = title not in ("FLEX ensemble spread",)
+        signed = title != spread_title
         image = axis.imshow(field, cmap="RdBu_r" if signed else "viridis", origin="lower",
                             vmin=-limit if signed else 0, vmax=limit if signed else None)  # fmt: skip
         axis.set_title(title)
         axis.set_axis_off()
         figure.colorbar(image, ax=axis, shrink=0.7)
-    figure.suptitle(f"{flex.attrs['task']}: Re = {flex.attrs['reynolds_number']:g} "
-                    f"({flex.attrs['split']}), {flex.attrs['variable']}")  # fmt: skip
+    figure.suptitle(f"{main.attrs['task']}: Re = {main.attrs['reynolds_number']:g} "
+                    f"({main.attrs['split']}), {main.attrs['variable']}")  # fmt: skip
     return figure
 
 
@@ -203,7 +209,7 @@ def velocity_zero_shot(summary: xr.Dataset):
     table = summary.where((summary.task == "sr") & (summary.study == "main"), drop=True)
     figure, axis = plt.subplots(figsize=(6, 3.6))
     for variable, style in (("vorticity", "-"), ("u", "--"), ("v", ":")):
-        for model in ("flex", "bicubic"):
+        for model in (*ZERO_SHOT_MODELS, TRIVIAL["sr"]):
             part = table.where((table.variable == variable) & (table.model == model), drop=True)
             if part.sizes.get("row", 0) == 0:
                 continue

@@ -1,62 +1,53 @@
-"""The `figures` stage: results/figures/*.{png,pdf} and results/tables/*.{csv,md,tex}.
+"""The `figures` stage: the figures and tables the study plan chose, from declared inputs only.
 
-Everything is read from the NetCDF outputs (summary, evaluation and sample files); the labels
-come from their attributes. FIGURES names every figure, for the workflow and the report.
+Inputs (given by the rule): the summary (`summary.nc`), the evaluation files of the main study
+(vorticity) and the sample files of the main model and the trivial baselines. Each file is placed
+by its attributes (task, model, Reynolds number, study), never by its path, and nothing is globbed:
+files left in results/ by an earlier configuration are never drawn. Outputs: exactly the declared
+files (`{name}.png`, `{name}.pdf` for each figure, `{task}.csv|md|tex` for each table); a declared
+output that was not written fails the job. Figure names and captions: `catalogue`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from flex.config import FiguresConfig
+from flex.config import FiguresJob
+from flex.errors import StageFailure
 from flex.figures import plots
 from flex.figures.tables import table_rows, write_tables
+from flex.io.netcdf import open_input, reading
+from flex.kinds import TRIVIAL
 
 log = logging.getLogger(__name__)
 
-FIGURES = {
-    "fig1_samples_sr": "Super-resolution sample: truth, input, bicubic, FLEX mean, spread, error.",
-    "fig1_samples_fc": "Forecast sample (lead 1): truth, last frame, persistence, FLEX mean, spread, error.",
-    "fig2_spectra_sr": "Energy spectra of super-resolved fields per Reynolds number, truth and models.",
-    "fig2_spectra_fc": "Energy spectra of forecasts (lead 1) per Reynolds number, truth and models.",
-    "fig3_errors_sr": "Super-resolution RFNE and CRPS against Reynolds number (hollow: held out).",
-    "fig3_errors_fc": "Forecast (lead 1) RFNE and CRPS against Reynolds number (hollow: held out).",
-    "fig4_calibration_sr": "FLEX super-resolution: spread against skill per sample; rank histogram.",
-    "fig4_calibration_fc": "FLEX forecasts (lead 1): spread against skill per sample; rank histogram.",
-    "fig5_forecast_leads": "Forecast RFNE and correlation against lead; mean vs member feedback.",
-    "fig6_sampling_steps": "FLEX error and CRPS against the number of DDIM steps.",
-    "fig7_residual_vs_raw": "Variance of the residual vs the raw target; error of flex vs flex_raw.",
-    "fig8_velocity_zero_shot": "Super-resolution of vorticity and, zero-shot, of velocity u and v.",
-}  # fmt: skip
-TABLES = ("sr", "fc")
 
-
-def _main_files(results: Path, stage: str, task: str, model: str) -> list[Path]:
-    return sorted(p for p in (results / stage / task / model).glob("re*_seed*.nc")
-                  if p.stem.split("_seed")[1].isdigit())  # fmt: skip
-
-
-def _example(results: Path, task: str, reynolds: float | None) -> tuple[Path, Path]:
-    files = _main_files(results, "sample", task, "flex")
-    chosen = files[0]
+def _by_attributes(files: list[Path]) -> dict[tuple[str, str, float], Path]:
+    """{(task, model, Reynolds number): file} of main-study vorticity files."""
+    found = {}
     for path in files:
-        with xr.open_dataset(path) as ds:
-            if reynolds is not None and ds.attrs["reynolds_number"] == reynolds:
-                chosen = path
-    trivial = {"sr": "bicubic", "fc": "persistence"}[task]
-    return chosen, results / "sample" / task / trivial / chosen.name
+        with open_input(path) as ds:
+            attrs = ds.attrs
+            if attrs.get("study") == "main" and attrs.get("variable") == "vorticity":
+                found[(attrs["task"], attrs["model"], float(attrs["reynolds_number"]))] = path
+    return found
 
 
-def _residual_variance(results: Path) -> dict[str, dict[str, float]]:
+def _residual_variance(samples: dict, tasks, model: str) -> dict[str, dict[str, float]]:
+    """Variance (in the model's normalised units) of the raw target and of the residual
+    target - base, from `model`'s sample files of every test trajectory."""
     out = {}
-    for task in ("sr", "fc"):
+    for task in tasks:
         raw, residual = [], []
-        for path in _main_files(results, "sample", task, "flex"):
-            with xr.open_dataset(path) as ds:
+        for (file_task, file_model, _), path in sorted(samples.items()):
+            if file_task != task or file_model != model:
+                continue
+            with open_input(path) as ds, reading(path):
                 std = ds.attrs["normalisation_std"]
                 target = ds.target.isel(lead=0) if "lead" in ds.dims else ds.target
                 raw.append(float((target / std).var()))
@@ -65,35 +56,71 @@ def _residual_variance(results: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def run(config: FiguresConfig, results: str | Path, figures: str | Path, tables: str | Path):
-    results, figures, tables = Path(results), Path(figures), Path(tables)
-    summary = xr.load_dataset(results / "evaluate" / "summary.nc")
-    written = []
+class _Outputs:
+    """The declared output files, by name (stem); tracks which were written."""
 
-    def save(figure, name):
-        written.extend(plots.save(figure, figures / name, config.dpi))
+    def __init__(self, outputs: list[Path]) -> None:
+        self.by_name: dict[str, list[Path]] = defaultdict(list)
+        for path in map(Path, outputs):
+            self.by_name[path.stem].append(path)
+        self.written: set[Path] = set()
 
+    def figure(self, figure, name: str, dpi: int) -> None:
+        self.written.update(plots.save(figure, self.by_name[name], dpi))
+
+    def table(self, rows, name: str, caption: str) -> None:
+        self.written.update(write_tables(rows, self.by_name[name], caption))
+
+    def check(self) -> None:
+        missing = sorted(str(p) for paths in self.by_name.values() for p in paths
+                         if p not in self.written)  # fmt: skip
+        if missing:
+            raise StageFailure(f"the figures stage did not write {missing}")
+
+
+def run(job: FiguresJob, summary_file: Path, evaluations: list[Path], samples: list[Path],
+        outputs: list[Path]) -> list[Path]:  # fmt: skip
+    with open_input(summary_file) as opened, reading(summary_file):
+        summary = opened.load()
+    out = _Outputs(outputs)
+    wanted = set(job.figures)
+    evaluation_files, sample_files = _by_attributes(evaluations), _by_attributes(samples)
     held_out = {float(r) for r, s in zip(summary.reynolds_number.values, summary.split.values,
                                          strict=True) if s == "held_out"}  # fmt: skip
-    for task in ("sr", "fc"):
-        flex_path, trivial_path = _example(results, task, config.example_reynolds_number)
-        with xr.open_dataset(flex_path) as flex, xr.open_dataset(trivial_path) as trivial:
-            save(plots.samples(flex, trivial, config.example_sample), f"fig1_samples_{task}")
-        by_reynolds: dict[float, dict[str, xr.Dataset]] = {}
-        for model_dir in sorted((results / "evaluate" / task).iterdir()):
-            for path in _main_files(results, "evaluate", task, model_dir.name):
-                ds = xr.load_dataset(path)
-                by_reynolds.setdefault(float(ds.attrs["reynolds_number"]), {})[model_dir.name] = ds
-        save(plots.spectra(by_reynolds, held_out), f"fig2_spectra_{task}")
-        save(plots.metric_against_reynolds(summary, task, ("rfne", "crps")), f"fig3_errors_{task}")
-        flex_evaluations = [xr.load_dataset(p)
-                            for p in _main_files(results, "evaluate", task, "flex")]  # fmt: skip
-        save(plots.calibration(flex_evaluations), f"fig4_calibration_{task}")
+    for task in job.tasks:
+        example = job.example_reynolds_number
+        shown = (task, job.main_model, example)
+        if f"fig1_samples_{task}" in wanted:
+            if shown not in sample_files:
+                raise StageFailure(f"no {job.main_model} sample file of {task} at Re={example:g} "
+                                   "among the inputs")  # fmt: skip
+            trivial = sample_files[(task, TRIVIAL[task], example)]
+            with open_input(sample_files[shown]) as main, open_input(trivial) as base, \
+                    reading(f"{sample_files[shown]} or {trivial}"):  # fmt: skip
+                out.figure(plots.samples(main, base, job.example_sample), f"fig1_samples_{task}",
+                           job.dpi)  # fmt: skip
+        by_reynolds: dict[float, dict[str, xr.Dataset]] = defaultdict(dict)
+        for (file_task, model, re), path in sorted(evaluation_files.items()):
+            if file_task == task:
+                with open_input(path) as opened, reading(path):
+                    by_reynolds[re][model] = opened.load()
+        out.figure(plots.spectra(by_reynolds, held_out), f"fig2_spectra_{task}", job.dpi)
+        out.figure(plots.metric_against_reynolds(summary, task, ("rfne", "crps")),
+                   f"fig3_errors_{task}", job.dpi)  # fmt: skip
+        if f"fig4_calibration_{task}" in wanted:
+            main = [models[job.main_model] for _, models in sorted(by_reynolds.items())]
+            out.figure(plots.calibration(main), f"fig4_calibration_{task}", job.dpi)
         caption = f"{task}: mean over Reynolds numbers" + (" (lead 1)" if task == "fc" else "")
-        written.extend(write_tables(table_rows(summary, task), tables / task, caption))
-    save(plots.forecast_leads(summary), "fig5_forecast_leads")
-    save(plots.sampling_steps(summary), "fig6_sampling_steps")
-    save(plots.residual_against_raw(_residual_variance(results), summary), "fig7_residual_vs_raw")
-    save(plots.velocity_zero_shot(summary), "fig8_velocity_zero_shot")
-    log.info("wrote %d figure and table files", len(written))
-    return written
+        out.table(table_rows(summary, task), task, caption)
+    if "fig5_forecast_leads" in wanted:
+        out.figure(plots.forecast_leads(summary), "fig5_forecast_leads", job.dpi)
+    if "fig6_sampling_steps" in wanted:
+        out.figure(plots.sampling_steps(summary), "fig6_sampling_steps", job.dpi)
+    if "fig7_residual_vs_raw" in wanted:
+        variance = _residual_variance(sample_files, job.tasks, job.main_model)
+        out.figure(plots.residual_against_raw(variance, summary), "fig7_residual_vs_raw", job.dpi)
+    if "fig8_velocity_zero_shot" in wanted:
+        out.figure(plots.velocity_zero_shot(summary), "fig8_velocity_zero_shot", job.dpi)
+    out.check()
+    log.info("wrote %d figure and table files", len(out.written))
+    return sorted(out.written)

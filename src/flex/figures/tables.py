@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from flex.io.netcdf import atomic_output
+
 COLUMNS = ("rfne", "crps", "ssim", "spread_skill_ratio")
 
 
@@ -31,14 +33,14 @@ def table_rows(summary: xr.Dataset, task: str) -> list[dict]:
     return rows
 
 
-def write_tables(rows: list[dict], stem: Path, caption: str) -> list[Path]:
+def write_tables(rows: list[dict], paths: list[Path], caption: str) -> list[Path]:
+    """Write the table to each of `paths` in the format of its suffix (csv, md, tex)."""
     header = ["model", "split", *COLUMNS]
 
     def cell(value):
         return value if isinstance(value, str) else ("--" if np.isnan(value) else f"{value:.4f}")
 
     lines = [[cell(r[h]) for h in header] for r in rows]
-    stem.parent.mkdir(parents=True, exist_ok=True)
     csv = "\n".join([",".join(header), *(",".join(line) for line in lines)]) + "\n"
     md_rows = ["| " + " | ".join(line) + " |" for line in lines]
     md = "\n".join([f"<!-- {caption} -->", "| " + " | ".join(header) + " |",
@@ -49,9 +51,8 @@ def write_tables(rows: list[dict], stem: Path, caption: str) -> list[Path]:
         *(" & ".join(c.replace("_", "\\_") for c in line) + " \\\\" for line in lines),
         "\\end{tabular}", "\\end{table}",
     ])  # fmt: skip
-    paths = []
-    for suffix, text in ((".csv", csv), (".md", md + "\n"), (".tex", tex + "\n")):
-        path = stem.with_suffix(suffix)
-        path.write_text(text)
-        paths.append(path)
-    return paths
+    texts = {".csv": csv, ".md": md + "\n", ".tex": tex + "\n"}
+    for path in paths:
+        with atomic_output(path) as tmp:
+            tmp.write_text(texts[path.suffix])
+    return list(paths)

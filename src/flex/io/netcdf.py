@@ -1,5 +1,8 @@
 """Write NetCDF files atomically: a crashed or killed writer never leaves a complete-looking file.
 
+Every numeric array is stored with a Fletcher-32 checksum per chunk, so that a damaged file fails
+when read (and `reading` names it) instead of passing garbage on.
+
 Every file goes to a hidden temporary name beside its destination and is renamed into place only
 after it was closed and synced; an exception removes the temporary file. `write_dataset` writes a
 whole xarray Dataset; `FieldWriter` streams (time, y, x) fields chunk by chunk so that memory does
@@ -9,7 +12,10 @@ not grow with the length of a trajectory. Global attributes are written last.
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,17 +35,49 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporaries of `path` that other processes left (a killed job's): one file has
+    one writer at a time (Snakemake's lock), so any other is stale."""
+    own = temporary_path(path)
+    stale = [p for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp") if p != own]
+    for found in stale:
+        found.unlink(missing_ok=True)
+    return stale
+
+
+def _disk_full(error: BaseException, path: Path) -> bool:
+    """Whether writing `path` failed because its file system is full (ENOSPC, or a library error
+    while no space is left)."""
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(path.parent).free == 0
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path; on success fsync and rename it to `path`, on error delete it."""
+    """Yield a temporary path; on success fsync and rename it to `path`, on error delete it.
+
+    Stale temporaries of `path` from killed writers are removed first; a full disk is reported as
+    a StageFailure naming the file."""
+    from flex.errors import StageFailure
+
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final)
     tmp = temporary_path(final)
     try:
         yield tmp
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, final)
+    except Exception as error:
+        if _disk_full(error, final):
+            raise StageFailure(f"no space left on the device of {final} while writing it; free "
+                               "space and rerun the job") from error  # fmt: skip
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -48,6 +86,9 @@ def write_dataset(dataset: xr.Dataset, path: str | Path, attrs: Mapping[str, Any
     """Write `dataset` with global `attrs` to `path` atomically (netCDF4 format)."""
     dataset = dataset.copy()
     dataset.attrs = dict(attrs)
+    for variable in dataset.data_vars.values():
+        if variable.ndim and variable.dtype.kind in "fiu":
+            variable.encoding.setdefault("fletcher32", True)
     with atomic_output(path) as tmp:
         dataset.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
     return Path(path)
@@ -152,7 +193,7 @@ class FieldWriter(_StreamingWriter):
         snapshot_bytes = self._y.size * self._x.size * np.dtype(self._dtype).itemsize
         for name, attrs in self.variables.items():
             var = ds.createVariable(name, self._dtype, dims.FIELD_DIMS, chunksizes=chunks,
-                                    **self._filters)  # fmt: skip
+                                    fletcher32=True, **self._filters)  # fmt: skip
             # Writing is sequential: a cache of one snapshot suffices. netCDF's default (64 MiB
             # per variable) would make the writer's memory grow until that size.
             var.set_var_chunk_cache(size=snapshot_bytes)
@@ -189,6 +230,41 @@ def open_input(path: str | Path, chunks: Mapping[str, int] | None = None) -> xr.
             f"cannot read input file {path} ({type(error).__name__}: {error}); it is truncated, "
             "corrupted or not NetCDF: delete it and rerun the stage that makes it"
         ) from error
+
+
+@contextlib.contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Name the file in any error raised while its contents are read (the netCDF and HDF5
+    libraries' messages, e.g. "NetCDF: HDF error" for a damaged chunk, do not)."""
+    from flex.errors import StageFailure
+
+    try:
+        yield
+    except StageFailure:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError) as error:
+        raise StageFailure(
+            f"cannot read input file {path} ({type(error).__name__}: {error}); it is truncated, "
+            "corrupted or not what the stage expects: delete it and rerun the stage that makes it"
+        ) from error
+
+
+def require_finite(values: np.ndarray, path: str | Path, variable: str,
+                   dims: Sequence[str], offset: int = 0) -> None:  # fmt: skip
+    """Fail naming the file, the variable and the first index of a non-finite value; `offset` is
+    the position of `values` along the first dimension in the file."""
+    from flex.errors import StageFailure
+
+    bad = ~np.isfinite(values)
+    if bad.any():
+        index = [int(i) for i in np.argwhere(bad)[0]]
+        index[0] += offset
+        where = ", ".join(f"{d}={i}" for d, i in zip(dims, index, strict=False))
+        raise StageFailure(
+            f"input file {path}: {variable} is not finite ({values[bad].flat[0]}) at {where} "
+            f"({int(bad.sum())} such value(s) in this part); the file is damaged or made by a run "
+            "that diverged: delete it and rerun the stage that makes it"
+        )
 
 
 def require_variables(dataset: xr.Dataset, path: str | Path, names: Sequence[str]) -> None:
@@ -228,7 +304,7 @@ class RecordWriter(_StreamingWriter):
             coord.setncatts(dict(attrs))
         for name, (var_dims, dtype, attrs) in self.variables.items():
             chunks = [1 if d == self.record_dim else min(self.dims[d], 256) for d in var_dims]
-            var = ds.createVariable(name, dtype, var_dims, chunksizes=chunks)
+            var = ds.createVariable(name, dtype, var_dims, chunksizes=chunks, fletcher32=True)
             record = int(np.prod(chunks)) * np.dtype(dtype).itemsize
             var.set_var_chunk_cache(size=max(record, 1))  # sequential writes: see FieldWriter
             var.setncatts(dict(attrs))

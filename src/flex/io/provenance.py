@@ -38,8 +38,10 @@ def history_line(argv: list[str] | None = None) -> str:
     return f"{now}: {command}"
 
 
-def provenance_attrs(title: str, stage_config: Any, **physical: Any) -> dict[str, Any]:
-    """Global attributes: conventions, title, source (versions), history, references, config JSON.
+def provenance_attrs(title: str, stage_config: Any, execution: Any = None,
+                     **physical: Any) -> dict[str, Any]:  # fmt: skip
+    """Global attributes: conventions, title, source (versions), history, references, the job's
+    parameters (`config`, JSON) and the execution settings it ran with (`execution`, JSON).
 
     `physical` holds the physical parameters (reynolds_number, viscosity, ...) stored as plain
     attributes; booleans become 0/1 integers (netCDF has no boolean attribute type).
@@ -53,6 +55,7 @@ def provenance_attrs(title: str, stage_config: Any, **physical: Any) -> dict[str
         "history": history_line(),
         "references": REFERENCES,
         "config": json.dumps(stage_config, sort_keys=True),
+        "execution": json.dumps(execution if execution is not None else {}, sort_keys=True),
     }
     for key, value in physical.items():
         attrs[key] = int(value) if isinstance(value, bool) else value

@@ -1,30 +1,28 @@
-"""Backbones (FLEX and the U-Net baseline), their configs and presets, and a registry.
+"""Backbones (FLEX and the U-Net baseline), their configs and size presets, and model files.
 
-    model = build_model(config)        # config: ModelConfig (a checkpoint stores it as a dict)
+    model = build_model(config)        # config: ModelConfig (a model file stores it as a dict)
 
-Models of the study (`train.models`): `flex` (residual diffusion), `flex_raw` (FLEX modelling the
-raw field, the ablation of the residual idea), `unet` (ADM U-Net, residual diffusion),
-`regression` (the FLEX backbone as a deterministic regressor of the residual). `bicubic` (sr) and
-`persistence` (fc) need no training.
+What each model of the study learns is in `flex.kinds`. This package's top level imports no torch
+(the configuration checks read the presets at workflow parse time); the backbones are imported
+when a model is built.
 """
 
 from __future__ import annotations
 
-from torch import nn
+from typing import Any
 
 from flex.models.config import PRESETS, ModelConfig, preset
-from flex.models.flex import Flex, TaskFeatures
-from flex.models.unet import UNet
 
-BACKBONES = {"flex": Flex, "unet": UNet}
-
-__all__ = ["BACKBONES", "PRESETS", "Flex", "ModelConfig", "TaskFeatures", "UNet", "build_model",
-           "parameter_count", "preset"]  # fmt: skip
+__all__ = ["PRESETS", "ModelConfig", "build_model", "parameter_count", "preset"]
 
 
-def build_model(config: ModelConfig) -> nn.Module:
-    return BACKBONES[config.backbone](config)
+def build_model(config: ModelConfig) -> Any:
+    """The torch module of `config.backbone` ("flex" or "unet")."""
+    from flex.models.flex import Flex
+    from flex.models.unet import UNet
+
+    return {"flex": Flex, "unet": UNet}[config.backbone](config)
 
 
-def parameter_count(model: nn.Module) -> int:
+def parameter_count(model: Any) -> int:
     return sum(p.numel() for p in model.parameters())

@@ -1,4 +1,4 @@
-"""Building blocks of FLEX (flex-method.md section 3.2): ADM ResBlocks, embeddings, ViT blocks.
+"""Building blocks of FLEX (docs/method.md, "Architecture"): ADM ResBlocks, embeddings, ViT blocks.
 
 - `ResBlock` (Dhariwal & Nichol 2021, ADM): GN -> SiLU -> Conv3x3; the conditioning vector e gives
   (scale, shift) = Linear(SiLU(e)); GN(h) (1 + scale) + shift -> SiLU -> Dropout -> Conv3x3 with

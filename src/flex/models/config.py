@@ -1,4 +1,4 @@
-"""Model configurations and the registry of size presets (flex-method.md section 3.1).
+"""Model configurations and the registry of size presets (docs/method.md, "Architecture").
 
 A checkpoint stores its `ModelConfig` (as a dict), so that a model rebuilds from its file alone.
 """

@@ -1,4 +1,5 @@
-"""The convolutional encoder and decoder shared by FLEX's common and task encoders (section 3.3-3.5).
+"""The convolutional encoder and decoder of FLEX's common and task encoders (docs/method.md,
+"Architecture").
 
 `ConvEncoder`: Conv3x3 stem, then per level `blocks[l]` ResBlocks to `channels[l]` and one
 down-ResBlock (also after the last level). Every block output is kept as a skip; with weak

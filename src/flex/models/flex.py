@@ -1,4 +1,4 @@
-"""FLEX (flex-method.md section 3): a U-Net with a latent transformer and a task encoder.
+"""FLEX (docs/method.md, "Architecture"): a U-Net with a latent transformer and a task encoder.
 
     task features  = TaskEncoder(task input, Re)                 # no diffusion time: cacheable
     common         = ConvEncoder(z_t; time + Re; + task skips)   # weak conditioning

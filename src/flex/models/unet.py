@@ -1,4 +1,4 @@
-"""The U-Net baseline (flex-method.md section 3.6): an ADM-style diffusion U-Net (Dhariwal &
+"""The U-Net baseline (docs/method.md, "Architecture"): an ADM-style diffusion U-Net (Dhariwal &
 Nichol 2021) in the same task-encoder / diffusion interface as FLEX, with strong conditioning only.
 
     encoder: stem; per level `blocks[l]` ResBlocks (+ self-attention at `attention_levels`) and a

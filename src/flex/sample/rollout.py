@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
+from flex.diffusion.predict import predict
 from flex.diffusion.schedule import CosineLogSNR
-from flex.sample.ensemble import predict
-from flex.train.objectives import ModelKind
+from flex.kinds import ModelKind
 
 FEEDBACK = ("mean", "member")
 

@@ -1,14 +1,16 @@
-"""The `sample` stage: results/sample/{task}/{model}/re{re}_seed{seed}.nc (and `_u`, `_v` for the
-zero-shot velocity runs of super-resolution models).
+"""The `sample` stage: one model on one test trajectory -> results/sample/.../re{re}_seed{seed}.nc.
 
-One job per (task, model, test trajectory[, variable]). The evaluation patches of the trajectory
-(non-overlapping tiles of every `data.evaluation_snapshot_stride`-th snapshot; at most
-`sample.max_samples`, evenly spread) go through the model in batches of `sample.batch_size`
-inputs x `sample.ensemble_size` members (`ensemble.predict`; forecasts by `rollout.rollout`, with
-mean and member feedback). Trivial baselines write the same format with one member: `bicubic`
-(the up-sampled input) and `persistence` (frame t at every lead). Values are in physical units.
-Each member's noise seed is derived from (sample.seed, trajectory seed, sample, member, lead) and
-recorded in `noise_seed`.
+One job per (task, model, test trajectory[, variable][, steps]). The evaluation patches of the
+trajectory (non-overlapping tiles of every `data.evaluation_snapshot_stride`-th snapshot; at most
+`max_samples`, evenly spread) go through the model in batches of `execution.sample.batch_size`
+inputs x `ensemble_size` members (`flex.diffusion.predict`; forecasts by `rollout.rollout`, with
+mean and member feedback). A trained model's patch size, normalisation, Reynolds scale, coarsening
+factor and schedule come from its checkpoint, never from the live configuration. Trivial
+baselines write the same format with one member: `bicubic` (the up-sampled input) and
+`persistence` (frame t at every lead); both are linear, so they work in physical units. Values are
+stored in physical units. Each member's noise seed is derived from (seed, trajectory seed, sample,
+member, lead) and recorded in `noise_seed`; the file's attributes say its task, model, variable,
+study and split.
 """
 
 from __future__ import annotations
@@ -21,23 +23,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from flex import dims, paths
-from flex.config import SampleJob, to_dict
-from flex.data.examples import TaskExamples, TrajectoryFiles
+from flex import dims
+from flex.command import torch_device
+from flex.config import SampleExecution, SampleJob, to_dict
+from flex.data.examples import TaskExamples, split_files
 from flex.data.splits import Trajectory
-from flex.data.statistics import read_statistics
+from flex.diffusion.predict import predict
 from flex.diffusion.schedule import CosineLogSNR
-from flex.io.netcdf import RecordWriter
+from flex.errors import StageFailure
+from flex.io.netcdf import RecordWriter, reading
 from flex.io.provenance import provenance_attrs
-from flex.sample.ensemble import predict
+from flex.kinds import MODEL_KINDS, TRIVIAL
+from flex.models.checkpoint import load_model
 from flex.sample.rollout import rollout
-from flex.train.checkpoint import load_model
-from flex.train.objectives import MODEL_KINDS
 
 log = logging.getLogger(__name__)
-
-TRIVIAL = {"sr": "bicubic", "fc": "persistence"}
-"""The baseline of each task that needs no training."""
 
 
 def evaluation_indices(count: int, limit: int | None) -> list[int]:
@@ -50,11 +50,6 @@ def evaluation_indices(count: int, limit: int | None) -> list[int]:
 def noise_seed(base: int, trajectory_seed: int, sample: int, member: int, lead: int) -> int:
     sequence = np.random.SeedSequence([base, trajectory_seed, sample, member, lead])
     return int(sequence.generate_state(1)[0])
-
-
-def _device(setting: str) -> torch.device:
-    use_cuda = setting == "cuda" or (setting == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if use_cuda else "cpu")
 
 
 def _collate(examples: TaskExamples, indices: list[int]) -> dict[str, torch.Tensor]:
@@ -94,46 +89,69 @@ def _layout(job: SampleJob, members: int, size: int, spacing: float):
         dims.MEMBER: (np.arange(members), {"units": "1", "long_name": "ensemble member"}),
     }
     if fc:
-        sizes[dims.LEAD] = job.sample.horizon
-        coords[dims.LEAD] = (np.arange(1, job.sample.horizon + 1),
+        sizes[dims.LEAD] = job.horizon
+        coords[dims.LEAD] = (np.arange(1, job.horizon + 1),
                              {"units": "1", "long_name": "lead (save intervals ahead)"})  # fmt: skip
     return sizes, variables, coords
 
 
-def run(job: SampleJob, results: str | Path, model_path: str | Path | None, output: str | Path,
-        progress: bool = True) -> Path:  # fmt: skip
-    results, sample = Path(results), job.sample
-    device = _device(sample.device)
-    statistics = read_statistics(paths.statistics_file(results))
-    mean, std = statistics[job.variable]
+class _Model:
+    """The network and what sampling needs of it; `net` is None for a trivial baseline."""
+
+    def __init__(self, job: SampleJob, model_path: Path | None, device: torch.device) -> None:
+        self.net, self.kind, self.schedule, self.members = None, None, None, 1
+        if job.model == TRIVIAL[job.task]:
+            self.normalisation, self.reynolds_scale = (0.0, 1.0), 1.0
+            self.patch_size, self.coarsen_factor = job.patch_size, None
+            return
+        if model_path is None:
+            raise StageFailure(f"model {job.model} needs its model file (--model)")
+        self.net, state = load_model(model_path, device)
+        if (state["task"], state["model"]) != (job.task, job.model):
+            raise StageFailure(f"{model_path} holds {state['task']}/{state['model']}, not "
+                               f"{job.task}/{job.model}")  # fmt: skip
+        self.kind = MODEL_KINDS[state["model"]]
+        self.normalisation = tuple(state["normalisation"][job.variable])
+        self.reynolds_scale, self.patch_size = state["reynolds_scale"], state["patch_size"]
+        self.coarsen_factor = state["coarsen_factor"] if job.task == "sr" else None
+        self.schedule = CosineLogSNR(shift=state["logsnr_shift"])
+        if self.kind.diffusion:
+            self.members = job.ensemble.ensemble_size
+
+
+def run(job: SampleJob, execution: SampleExecution, fine: str | Path, coarse: str | Path | None,
+        model_path: str | Path | None, output: str | Path, progress: bool = True) -> Path:  # fmt: skip
+    device = torch_device(execution.device, "execution.sample.device")
+    model = _Model(job, Path(model_path) if model_path else None, device)
     trajectory = Trajectory(job.reynolds_number, job.seed, "test", job.held_out)
-    files = TrajectoryFiles(trajectory, paths.simulation_file(job.reynolds_number, job.seed, results),
-                            paths.coarse_file(job.reynolds_number, job.seed, results))  # fmt: skip
-    horizon = sample.horizon if job.task == "fc" else 1
-    examples = TaskExamples(job.task, [files], "test", statistics, job.data, job.coarsen_factor,
-                            [trajectory], mode="evaluate", variable=job.variable,
-                            horizon=horizon)  # fmt: skip
-    indices = evaluation_indices(len(examples), sample.max_samples)
-    trivial = job.model == TRIVIAL[job.task]
-    if trivial:
-        net, kind, members = None, None, 1
-    else:
-        net, state = load_model(model_path, device)
-        kind = MODEL_KINDS[state["model"]]
-        members = sample.ensemble_size if kind.diffusion else 1
-    schedule = CosineLogSNR(shift=state["job"]["settings"]["logsnr_shift"]) if net else None
-    spacing = grid_spacing(files.fine)
-    sizes, variables, coords = _layout(job, members, job.data.patch_size, spacing)
-    leads = horizon if job.task == "fc" else 1
+    held_out = [job.reynolds_number] if job.held_out else []
+    files = split_files("test", [Path(fine)], [Path(coarse)] if job.task == "sr" else None,
+                        held_out)  # fmt: skip
+    examples = TaskExamples(job.task, files, "test", [trajectory], patch_size=model.patch_size,
+                            normalisation=model.normalisation,
+                            reynolds_scale=model.reynolds_scale, mode="evaluate",
+                            evaluation_stride=job.evaluation_snapshot_stride,
+                            variable=job.variable, horizon=job.horizon)  # fmt: skip
+    if model.coarsen_factor not in (None, examples.factor):
+        raise StageFailure(f"{model_path} was trained on x{model.coarsen_factor} coarse fields, "
+                           f"{coarse} is x{examples.factor}: rerun its training")  # fmt: skip
+    indices = evaluation_indices(len(examples), job.max_samples)
+    if not indices:
+        raise StageFailure(f"no evaluation patch in {fine}: the trajectory is too short for "
+                           f"horizon {job.horizon}")  # fmt: skip
+    mean, std = model.normalisation
+    members, leads = model.members, job.horizon
+    sizes, variables, coords = _layout(job, members, model.patch_size, grid_spacing(Path(fine)))
+    noise_base = job.ensemble.seed if job.ensemble else 0
     bar = tqdm(total=len(indices) * members, unit="member", disable=not progress, mininterval=2.0,
                desc=f"sample {job.task}/{job.model} Re={job.reynolds_number:g}")  # fmt: skip
     with RecordWriter(output, dims.SAMPLE, sizes, variables, coords) as writer, bar:
-        for start in range(0, len(indices), sample.batch_size):
-            chosen = indices[start : start + sample.batch_size]
+        for start in range(0, len(indices), execution.batch_size):
+            chosen = indices[start : start + execution.batch_size]
             batch = {k: v.to(device) for k, v in _collate(examples, chosen).items()}
-            seeds = [[[noise_seed(sample.seed, job.seed, i, k, lead) for lead in range(leads)]
+            seeds = [[[noise_seed(noise_base, job.seed, i, k, lead) for lead in range(leads)]
                       for k in range(members)] for i in chosen]  # fmt: skip
-            records = _predict(job, net, kind, batch, seeds, schedule, members, leads)
+            records = _predict(job, model, batch, seeds)
             to_physical = {name: (value.cpu().numpy() * std + mean).astype(np.float32)
                            for name, value in records.items()}  # fmt: skip
             if job.task == "sr":
@@ -149,12 +167,14 @@ def run(job: SampleJob, results: str | Path, model_path: str | Path | None, outp
                 "corner_x": batch["corner"][:, 1].cpu().numpy(),
             })  # fmt: skip
             bar.update(len(chosen) * members)
+        diffusion = model.kind is not None and model.kind.diffusion
         writer.finish(provenance_attrs(
             title=f"{job.task} ensembles of {job.model} ({job.variable}), Re={job.reynolds_number:g}, "
-            f"seed={job.seed}", stage_config=to_dict(job), task=job.task, model=job.model,
-            variable=job.variable, reynolds_number=float(job.reynolds_number), seed=job.seed,
-            split="held_out" if job.held_out else "in_distribution", held_out=job.held_out,
-            sampling_steps=sample.sampling_steps if net is not None and kind.diffusion else 0,
+            f"seed={job.seed}", stage_config=to_dict(job), execution=to_dict(execution),
+            task=job.task, model=job.model, variable=job.variable, study=job.study,
+            reynolds_number=float(job.reynolds_number), seed=job.seed, split=job.split,
+            held_out=job.held_out,
+            sampling_steps=job.ensemble.sampling_steps if diffusion else 0,
             ensemble_size=members, normalisation_mean=mean, normalisation_std=std,
             model_file=str(model_path or ""),
         ))  # fmt: skip
@@ -162,9 +182,10 @@ def run(job: SampleJob, results: str | Path, model_path: str | Path | None, outp
     return Path(output)
 
 
-def _predict(job, net, kind, batch, seeds, schedule, members, leads) -> dict[str, torch.Tensor]:
+def _predict(job: SampleJob, model: _Model, batch, seeds) -> dict[str, torch.Tensor]:
     """Normalised predictions of one batch, and what the file stores beside them."""
-    steps = job.sample.sampling_steps
+    net, kind, schedule, leads = model.net, model.kind, model.schedule, job.horizon
+    steps = job.ensemble.sampling_steps if job.ensemble else 1
     out = {"target": batch["target"], "input": batch["input"], "base": batch["base"]}
     if job.task == "sr":
         if net is None:
@@ -186,6 +207,6 @@ def _predict(job, net, kind, batch, seeds, schedule, members, leads) -> dict[str
 
 def grid_spacing(path: Path) -> float:
     """Grid spacing of a simulation file (its x coordinate step)."""
-    with netCDF4.Dataset(path) as ds:
+    with reading(path), netCDF4.Dataset(path) as ds:
         x = ds["x"][:2]
     return float(x[1] - x[0])

@@ -1,8 +1,9 @@
 """The `simulate` stage: one trajectory (Reynolds number, seed) -> results/simulate/re{re}_seed{seed}.nc.
 
-Snapshots are streamed to disk chunk by chunk (`simulate.snapshots_per_chunk`), so memory does not
-grow with the number of snapshots; the next chunk is dispatched to the device before the current
-one is checked and written, so that I/O overlaps the computation. A blow-up (non-finite values, or
+Snapshots are streamed to disk chunk by chunk (`execution.simulate.snapshots_per_chunk`), so
+memory does not grow with the number of snapshots (the data do not depend on the chunk size);
+the next chunk is dispatched to the device before the current one is checked and written, so
+that I/O overlaps the computation. A blow-up (non-finite values, or
 a measured Courant number above `simulate.courant_abort`) stops the job with the Reynolds number,
 seed, step and time, and leaves no output file.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from flex.config import SimulationJob, to_dict
+from flex.config import SimulateExecution, SimulationJob, to_dict
 from flex.errors import StageFailure
 from flex.io.netcdf import FieldWriter
 from flex.io.provenance import provenance_attrs
@@ -79,13 +80,14 @@ def _chunk_plan(total: int, per_chunk: int) -> list[tuple[int, int]]:
     return [(start, min(per_chunk, total - start)) for start in range(0, total, per_chunk)]
 
 
-def run(job: SimulationJob, output: str | Path, progress: bool = True) -> Path:
+def run(job: SimulationJob, execution: SimulateExecution, output: str | Path,
+        progress: bool = True) -> Path:  # fmt: skip
     """Simulate one trajectory and write it to `output` (atomically)."""
     jax_settings = configure_jax(job.simulate)
     solver = Solver(job)
     timing = solver.timing
     total_saves = timing.spinup_saves + job.simulate.num_snapshots
-    plan = _chunk_plan(total_saves, job.simulate.snapshots_per_chunk)
+    plan = _chunk_plan(total_saves, execution.snapshots_per_chunk)
     coords = np.asarray(solver.coordinates())
     series: dict[str, list[np.ndarray]] = {name: [] for name in SERIES_ATTRS}
     log.info(
@@ -125,7 +127,7 @@ def run(job: SimulationJob, output: str | Path, progress: bool = True) -> Path:
         values = {name: np.concatenate(parts) for name, parts in series.items()}
         for name, array in values.items():
             writer.set_series(name, array)
-        attrs = _attributes(job, solver, values, jax_settings)
+        attrs = _attributes(job, execution, solver, values, jax_settings)
         if attrs["under_resolved"]:
             warnings.warn(
                 f"Re={job.reynolds_number:g} seed={job.seed} is under-resolved at grid "
@@ -140,12 +142,14 @@ def run(job: SimulationJob, output: str | Path, progress: bool = True) -> Path:
     return Path(output)
 
 
-def _attributes(job: SimulationJob, solver: Solver, series: dict, jax_settings: dict) -> dict:
+def _attributes(job: SimulationJob, execution: SimulateExecution, solver: Solver, series: dict,
+                jax_settings: dict) -> dict:  # fmt: skip
     sim, physics, timing = job.simulate, job.physics, solver.timing
     band_max = float(series["band_enstrophy_fraction"].max())
     return provenance_attrs(
         title=f"Forced 2D turbulence, Re={job.reynolds_number:g}, seed={job.seed} (jax-cfd)",
         stage_config=to_dict(job),
+        execution=to_dict(execution),
         reynolds_number=float(job.reynolds_number),
         viscosity=job.viscosity,
         drag=physics.drag,

@@ -1,39 +1,18 @@
-"""What each model of the study learns from a batch (flex-method.md sections 2.1-2.3).
+"""The training objective of each kind of model (`flex.kinds`; docs/method.md, "Training").
 
-| model | backbone | learns | prediction |
-|---|---|---|---|
-| `flex` | FLEX | v of the residual r = target - base (diffusion) | base + sampled r |
-| `flex_raw` | FLEX | v of the raw target (diffusion): the ablation of residual modelling | sampled target |
-| `unet` | U-Net | v of the residual (diffusion) | base + sampled r |
-| `regression` | FLEX | the residual, deterministically: r_hat = net(0, t=0, Re, input) | base + r_hat |
-
-base = up-sampled coarse field (sr) or the last frame (fc).
+A diffusion model learns v of the field it models (the residual target - base, or the raw target
+for `flex_raw`) with the diffusion loss; `regression` learns the residual itself,
+r_hat = net(z=0, t=0, Re, input), with the same L1 or MSE loss.
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import torch
 from torch import nn
 
 from flex.diffusion.loss import LOSSES, diffusion_loss
 from flex.diffusion.schedule import CosineLogSNR
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelKind:
-    backbone: str
-    diffusion: bool
-    residual: bool
-
-
-MODEL_KINDS = {
-    "flex": ModelKind("flex", diffusion=True, residual=True),
-    "flex_raw": ModelKind("flex", diffusion=True, residual=False),
-    "unet": ModelKind("unet", diffusion=True, residual=True),
-    "regression": ModelKind("flex", diffusion=False, residual=True),
-}
+from flex.kinds import ModelKind
 
 
 def learned_field(batch: dict[str, torch.Tensor], kind: ModelKind) -> torch.Tensor:

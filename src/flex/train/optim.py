@@ -1,4 +1,4 @@
-"""Optimisers and the learning-rate schedule of the FLEX training (flex-method.md section 4).
+"""Optimisers and the learning-rate schedule of the FLEX training (docs/method.md, "Training").
 
 Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"), per parameter p with
 gradient g and momentum m:

@@ -1,25 +1,33 @@
-"""The `train` stage: results/train/{task}/{model}/ (model.pt, history.csv, job.json).
+"""The `train` stage: one (task, model) -> model.pt, history.csv, job.json.
 
-Per optimiser step s (flex-method.md section 4): a batch of random patches of the training split
+Per optimiser step s (docs/method.md, "Training"): a batch of random patches of the training split
 (examples seeded by (seed, epoch, index), epoch = s // validation_every), the objective of the
 model (`objectives`), gradient clipping at `grad_clip`, the optimiser (Lion or AdamW) with linear
 warm-up and cosine decay, and the EMA of the weights. Every `validation_every` steps the EMA
 weights are scored on a fixed set of validation-split examples with fixed noise (loss, and the RFNE
 of a 2-step sample against that of the trivial baseline, as the paper monitors); the best by
-validation loss become `model.pt` at the end. Every `checkpoint_every` steps the whole state
-goes to `checkpoint.pt` (atomically); a job killed at any moment and started again resumes there
-and, the randomness of step s being seeded by s, ends with the same weights as an uninterrupted
-run (on the same device).
+validation loss become `model.pt` at the end. Every `execution.train.checkpoint_every` steps the
+whole state goes to `checkpoint.pt` (atomically); a job killed at any moment and started again
+resumes there and, the randomness of step s being seeded by s, ends with the same weights as an
+uninterrupted run (on the same device). It resumes only state made by the same job, code and input
+data (`resume`). A non-finite loss stops the job with the step and the settings to change.
 
-Several processes (`torchrun --nproc_per_node N python -m flex.train ...`): DistributedDataParallel,
+The input files are given by the rule (fine and, for sr, coarse files of the training and
+validation trajectories, and the statistics file); each file's own (Re, seed) attributes place it.
+The checkpoint records the normalisation, the Reynolds scale, the coarsening factor and the
+schedule, so that sampling needs nothing else.
+
+Several processes (`torchrun --nproc_per_node N -m flex.train ...`): DistributedDataParallel,
 each rank drawing its own examples; rank 0 validates and writes.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -29,20 +37,21 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from flex import paths
-from flex.config import TrainJob, to_dict
-from flex.data.examples import INPUT_CHANNELS, TaskExamples, TrajectoryFiles
+from flex.command import torch_device
+from flex.config import TrainExecution, TrainJob, to_dict
+from flex.data.examples import TaskExamples, split_files
 from flex.data.splits import Trajectory
 from flex.data.statistics import read_statistics
+from flex.diffusion.predict import predict
 from flex.diffusion.schedule import CosineLogSNR
 from flex.errors import StageFailure
 from flex.io.netcdf import atomic_output
-from flex.models import build_model, parameter_count, preset
-from flex.sample.ensemble import predict
-from flex.train import checkpoint
+from flex.kinds import INPUT_CHANNELS, MODEL_KINDS
+from flex.models import build_model, checkpoint, parameter_count, preset
 from flex.train.ema import EMA
-from flex.train.objectives import MODEL_KINDS, batch_loss
+from flex.train.objectives import batch_loss
 from flex.train.optim import learning_rate_factor, make_optimizer
+from flex.train.resume import load_own, resume_key
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +79,42 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _device(setting: str, rank: int) -> torch.device:
-    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda", rank % torch.cuda.device_count())
-    return torch.device("cpu")
+@dataclasses.dataclass(frozen=True)
+class TrainFiles:
+    """The job's inputs as the rule gives them (coarse files for super-resolution only)."""
+
+    train_fine: list[Path]
+    validation_fine: list[Path]
+    statistics: Path
+    train_coarse: list[Path] | None = None
+    validation_coarse: list[Path] | None = None
+
+    def all(self) -> list[Path]:
+        lists = (self.train_fine, self.validation_fine, self.train_coarse or [],
+                 self.validation_coarse or [])  # fmt: skip
+        return [Path(p) for files in lists for p in files] + [Path(self.statistics)]
 
 
-def _examples(job: TrainJob, results: Path, split: str, seeds, count: int, seed: int):
-    trajectories = [Trajectory(float(re), int(s), split) for re in job.train_reynolds_numbers
-                    for s in seeds]  # fmt: skip
-    files = [TrajectoryFiles(t, paths.simulation_file(t.reynolds_number, t.seed, results),
-                             paths.coarse_file(t.reynolds_number, t.seed, results))
-             for t in trajectories]  # fmt: skip
-    statistics = read_statistics(paths.statistics_file(results))
-    return TaskExamples(job.task, files, split, statistics, job.data, job.coarsen_factor,
-                        trajectories, mode="train", examples_per_epoch=count, seed=seed)  # fmt: skip
+@dataclasses.dataclass(frozen=True)
+class TrainOutputs:
+    model: Path
+    history: Path
+    job: Path
+
+    @property
+    def directory(self) -> Path:
+        """Where the job keeps checkpoint.pt and best_candidate.pt (beside model.pt)."""
+        return Path(self.model).parent
+
+
+def _examples(job: TrainJob, split: str, fine, coarse, seeds, normalisation, count: int,
+              seed: int) -> TaskExamples:  # fmt: skip
+    allowed = [Trajectory(float(re), int(s), split) for re in job.train_reynolds_numbers
+               for s in seeds]  # fmt: skip
+    files = split_files(split, fine, coarse if job.task == "sr" else None)
+    return TaskExamples(job.task, files, split, allowed, patch_size=job.patch_size,
+                        normalisation=normalisation, reynolds_scale=job.reynolds_scale,
+                        mode="train", examples_per_epoch=count, seed=seed)  # fmt: skip
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -119,19 +149,25 @@ def score_validation(model, loader, kind, schedule, settings, device) -> dict[st
             "validation_rfne": (error / norm) ** 0.5, "baseline_rfne": (baseline / norm) ** 0.5}  # fmt: skip
 
 
-def run(job: TrainJob, results: str | Path, output_dir: str | Path, progress: bool = True) -> Path:
-    results, output_dir = Path(results), Path(output_dir)
+def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: TrainOutputs,
+        progress: bool = True) -> Path:  # fmt: skip
     settings, kind = job.settings, MODEL_KINDS[job.model]
+    output_dir = outputs.directory
+    output_dir.mkdir(parents=True, exist_ok=True)
     rank, world = _distributed()
-    device = _device(settings.device, rank)
+    device = torch_device(execution.device, "execution.train.device", rank)
     torch.manual_seed(settings.seed)
     batch = settings.batch_size
-    train_set = _examples(job, results, "train", job.train_seeds,
-                          batch * world * settings.validation_every, settings.seed)  # fmt: skip
-    validation_set = _examples(job, results, "validation", job.validation_seeds,
+    statistics = read_statistics(inputs.statistics)
+    normalisation = statistics["vorticity"]
+    train_set = _examples(job, "train", inputs.train_fine, inputs.train_coarse, job.train_seeds,
+                          normalisation, batch * world * settings.validation_every,
+                          settings.seed)  # fmt: skip
+    validation_set = _examples(job, "validation", inputs.validation_fine,
+                               inputs.validation_coarse, job.validation_seeds, normalisation,
                                batch * settings.validation_batches, settings.seed + 1)  # fmt: skip
     model_config = preset(kind.backbone, settings.model_size, INPUT_CHANNELS[job.task],
-                          job.data.patch_size, dropout=settings.dropout)  # fmt: skip
+                          job.patch_size, dropout=settings.dropout)  # fmt: skip
     model = build_model(model_config).to(device)
     ema = EMA(model, settings.ema_decay)
     optimizer = make_optimizer(model.parameters(), settings)
@@ -140,28 +176,31 @@ def run(job: TrainJob, results: str | Path, output_dir: str | Path, progress: bo
     )
     schedule = CosineLogSNR(shift=settings.logsnr_shift)
     objective = LossModule(model, kind, schedule, settings.loss)
-    if settings.compile:
+    if execution.compile:
         objective = torch.compile(objective)
     if world > 1:
         objective = torch.nn.parallel.DistributedDataParallel(objective)
-    digest = checkpoint.job_digest(job)
+    key = resume_key(job, inputs.all())
     resume_path, best_path = output_dir / "checkpoint.pt", output_dir / "best_candidate.pt"
     step, best, history = 0, float("inf"), []
-    if resume_path.exists():
-        state = checkpoint.load(resume_path, device)
-        if state["job_digest"] == digest:
-            model.load_state_dict(state["model"])
-            ema.load_state_dict(state["ema"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            step, best, history = state["step"], state["best_validation_loss"], state["history"]
-            log.info("resumed from %s at step %d", resume_path, step)
-        else:
-            log.info("ignoring %s: it belongs to another configuration", resume_path)
+    state = load_own(resume_path, key, device) if rank == 0 or world == 1 else None
+    if world > 1:
+        dist.barrier()  # rank 0 has removed what is not resumable
+        state = load_own(resume_path, key, device) if rank else state
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, best, history = state["step"], state["best_validation_loss"], state["history"]
+        log.info("resumed from %s at step %d", resume_path, step)
+    elif rank == 0:
+        best_path.unlink(missing_ok=True)  # belongs to a run that is not resumed
     metadata = {
-        "task": job.task, "model": job.model, "normalisation": read_statistics(
-            paths.statistics_file(results)), "reynolds_scale": job.data.reynolds_scale,
-        "coarsen_factor": job.coarsen_factor, "job": to_dict(job), "job_digest": digest,
+        "task": job.task, "model": job.model, "normalisation": statistics,
+        "reynolds_scale": job.reynolds_scale, "coarsen_factor": train_set.factor,
+        "patch_size": job.patch_size, "logsnr_shift": settings.logsnr_shift,
+        "job": to_dict(job), "execution": to_dict(execution), "resume_key": key,
         "parameters": parameter_count(model),
     }  # fmt: skip
     if rank == 0:
@@ -181,12 +220,19 @@ def run(job: TrainJob, results: str | Path, output_dir: str | Path, progress: bo
         indices = [(o * world + rank) * batch + i
                    for o in range(offset, settings.validation_every) for i in range(batch)]  # fmt: skip
         loader = torch.utils.data.DataLoader(train_set, batch_size=batch, sampler=indices,
-                                             num_workers=settings.num_workers)  # fmt: skip
+                                             num_workers=execution.num_workers)  # fmt: skip
         for examples in loader:
             torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout of this step
             with autocast:
                 loss = objective(_to(examples, device), _step_generator(settings.seed, step, rank,
                                                                          device))  # fmt: skip
+            if not math.isfinite(float(loss.detach())):
+                raise StageFailure(
+                    f"training {job.task}/{job.model} diverged: loss {float(loss):.3g} at step "
+                    f"{step + 1}; lower train.defaults.learning_rate (now "
+                    f"{settings.learning_rate:g}) or grad_clip ({settings.grad_clip:g}), or set "
+                    f'it for this job under train.overrides["{job.task}/{job.model}"]'
+                )  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
@@ -219,35 +265,39 @@ def run(job: TrainJob, results: str | Path, output_dir: str | Path, progress: bo
                         **metadata, "step": step, "validation_loss": value}), best_path)  # fmt: skip
             if validate:
                 interval_losses, interval_start = [], time.perf_counter()
-            if rank == 0 and (step % settings.checkpoint_every == 0 or step == settings.steps):
+            if rank == 0 and (step % execution.checkpoint_every == 0 or step == settings.steps):
                 checkpoint.save({
                     "model": model.state_dict(), "ema": ema.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "step": step, "best_validation_loss": best, "history": history,
-                    "job_digest": digest,
+                    "resume_key": key,
                 }, resume_path)  # fmt: skip
             if step >= settings.steps:
                 break
     bar.close()
     if rank == 0:
-        _finish(job, output_dir, best_path, history)
+        _finish(job, execution, outputs, best_path, key, history)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return output_dir / "model.pt"
+    return outputs.model
 
 
-def _finish(job: TrainJob, output_dir: Path, best_path: Path, history: list[dict]) -> None:
+def _finish(job: TrainJob, execution: TrainExecution, outputs: TrainOutputs, best_path: Path,
+            key: str, history: list[dict]) -> None:  # fmt: skip
     """The declared outputs, each written atomically: model.pt, history.csv, job.json."""
-    with atomic_output(output_dir / "history.csv") as tmp, open(tmp, "w", newline="") as handle:
+    best = load_own(best_path, key, torch.device("cpu"))
+    if best is None:
+        raise StageFailure(f"{best_path} is missing or belongs to another run: delete "
+                           f"{outputs.directory} and rerun the job")  # fmt: skip
+    with atomic_output(outputs.history) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS)
         writer.writeheader()
         writer.writerows(history)
-    with atomic_output(output_dir / "job.json") as tmp:
-        tmp.write_text(json.dumps(to_dict(job), indent=2, sort_keys=True))
-    if not best_path.exists():
-        raise StageFailure(f"{best_path} is missing: delete {output_dir} and rerun the job")
-    # The candidate stays: a rerun of a finished job re-emits it.
-    with atomic_output(output_dir / "model.pt") as tmp:
+    with atomic_output(outputs.job) as tmp:
+        record = {"job": to_dict(job), "execution": to_dict(execution), "resume_key": key}
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    # The candidate stays: a rerun of a finished job (same key) re-emits it.
+    with atomic_output(outputs.model) as tmp:
         shutil.copyfile(best_path, tmp)
-    log.info("wrote %s", output_dir / "model.pt")
+    log.info("wrote %s", outputs.model)

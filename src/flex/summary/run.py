@@ -1,7 +1,8 @@
 """results/evaluate/summary.csv (and .nc): one row per evaluated file and lead.
 
 Columns: task, model, variable, reynolds_number, split (`in_distribution` or `held_out`), study
-(`main`, or `steps` for the sampling-steps comparison), sampling_steps, ensemble_size, lead (0
+(`main`, or `steps` for the sampling-steps comparison), all read from the evaluation file's
+attributes (never from its path), sampling_steps, ensemble_size, lead (0
 for super-resolution), then each metric: the mean over samples of the per-sample scores (rfne,
 mse, mae, psnr, ssim, crps, spread, skill, spread_skill_ratio; forecasts also pearson,
 rfne_member_feedback, crps_member_feedback) and the pooled ones (rfne_pooled,
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from flex.io.netcdf import atomic_output, open_input, write_dataset
+from flex.errors import StageFailure
+from flex.io.netcdf import atomic_output, open_input, reading, write_dataset
 from flex.io.provenance import provenance_attrs
 
 KEYS = ("task", "model", "variable", "reynolds_number", "split", "study", "sampling_steps",
@@ -27,15 +29,19 @@ METRICS = ("rfne", "rfne_pooled", "mse", "mae", "psnr", "ssim", "crps", "spread"
 
 
 def rows_of(path: Path) -> list[dict]:
-    with open_input(path) as ds:
+    with open_input(path) as ds, reading(path):
         attrs = ds.attrs
+        missing = [key for key in KEYS[:-1] if key not in attrs]  # lead is a coordinate
+        if missing:
+            raise StageFailure(f"evaluation file {path} lacks the attribute(s) {missing}: it was "
+                               "made by an older version; delete it and rerun the workflow")  # fmt: skip
         leads = ds["lead"].values if "lead" in ds.dims else [0]
         rows = []
         for index, lead in enumerate(leads):
             row = {
                 "task": attrs["task"], "model": attrs["model"], "variable": attrs["variable"],
                 "reynolds_number": float(attrs["reynolds_number"]), "split": attrs["split"],
-                "study": "steps" if "/steps" in str(path) else "main",
+                "study": attrs["study"],
                 "sampling_steps": int(attrs["sampling_steps"]),
                 "ensemble_size": int(attrs["ensemble_size"]), "lead": int(lead),
             }  # fmt: skip
@@ -52,7 +58,7 @@ def rows_of(path: Path) -> list[dict]:
     return rows
 
 
-def run(inputs: list[Path], output_csv: Path) -> Path:
+def run(inputs: list[Path], output_csv: Path, output_nc: Path) -> Path:
     rows = [row for path in sorted(map(Path, inputs)) for row in rows_of(path)]
     rows.sort(key=lambda r: tuple(str(r[k]) if isinstance(r[k], str) else r[k] for k in KEYS))
     output_csv = Path(output_csv)
@@ -62,6 +68,6 @@ def run(inputs: list[Path], output_csv: Path) -> Path:
         writer.writerows(rows)
     table = xr.Dataset({name: ("row", [r[name] for r in rows], {"units": "1", "long_name": name})
                         for name in (*KEYS, *METRICS)})  # fmt: skip
-    write_dataset(table, output_csv.with_suffix(".nc"),
+    write_dataset(table, output_nc,
                   provenance_attrs("summary of the evaluation", {"inputs": len(inputs)}))  # fmt: skip
     return output_csv

@@ -1,4 +1,4 @@
-"""Ensemble predictions of a trained model for a batch of inputs (flex-method.md sections 2.4-2.5).
+"""Ensemble predictions of a trained model for a batch of inputs (docs/method.md, "Sampling").
 
 For B inputs and M members: the task features are computed once per input (they do not depend on
 the diffusion time) and repeated for the members; each member starts from its own noise, drawn
@@ -13,8 +13,7 @@ import torch
 
 from flex.diffusion.sampler import ddim_sample, member_noise
 from flex.diffusion.schedule import CosineLogSNR
-from flex.models import TaskFeatures
-from flex.train.objectives import ModelKind
+from flex.kinds import ModelKind
 
 
 @torch.no_grad()
@@ -27,7 +26,7 @@ def predict(
     seeds: list[list[int]],
     steps: int,
     schedule: CosineLogSNR,
-    features: TaskFeatures | None = None,
+    features=None,
 ) -> torch.Tensor:
     """Predictions (B, M, 1, H, W) in normalised units; `seeds[b][k]` seeds member k of input b.
 

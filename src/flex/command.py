@@ -1,0 +1,78 @@
+"""The command line of a stage: `python -m flex.<stage> --job JSON [--execution JSON] ...`.
+
+Each stage's `__main__` declares its own arguments (its inputs and outputs, as the rule gives
+them) and hands a handler to `run_stage`, which parses the arguments, sets up logging and reports
+a known failure (a bad job, a blow-up, an unreadable input) as one line on stderr with exit
+status 1, without a traceback. `flex <stage> ...` (flex.cli) runs the same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flex.config import ConfigError, build
+from flex.errors import StageFailure
+
+T = TypeVar("T")
+
+
+def stage_parser(prog: str, description: str, execution: bool = True) -> argparse.ArgumentParser:
+    """A parser with `--job` (the job's parameters) and, if the stage has any, `--execution`."""
+    parser = argparse.ArgumentParser(prog=prog, description=description.strip().splitlines()[0])
+    parser.add_argument("--job", required=True, help="the job's parameters as JSON")
+    if execution:
+        parser.add_argument("--execution", required=True,
+                            help="the stage's execution settings as JSON (config: execution)")  # fmt: skip
+    return parser
+
+
+def parse_json(text: str, cls: type[T], name: str) -> T:
+    """`cls` built from the JSON `text`, or a ConfigError naming the argument and the problem."""
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError([f"--{name} is not valid JSON ({error})"]) from None
+    return build(cls, data, path=name)
+
+
+def run_stage(parser: argparse.ArgumentParser, handler: Callable[[argparse.Namespace], None],
+              argv: list[str] | None = None) -> int:  # fmt: skip
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        handler(args)
+    except (ConfigError, StageFailure) as error:
+        print(f"{parser.prog}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """Cap torch's CPU threads (the rule's `threads`); None keeps torch's default."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def torch_device(setting: str, key: str, rank: int = 0):
+    """The torch device of an execution setting (`auto`, `cpu`, `cuda`). `cuda` where torch sees
+    no GPU fails at once, naming the key, rather than running on the CPU; `auto` takes the GPU
+    when there is one (rank r of a multi-GPU job takes GPU r modulo their number)."""
+    import torch
+
+    if setting == "cuda" and not torch.cuda.is_available():
+        build = torch.version.cuda or "none (a CPU-only build)"
+        raise StageFailure(
+            f"'{key}' = 'cuda', but torch {torch.__version__} sees no GPU (its CUDA build: "
+            f"{build}); run the job where a GPU is visible, or set '{key}' to 'auto' or 'cpu'"
+        )
+    if setting == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", rank % torch.cuda.device_count())

@@ -1,0 +1,116 @@
+"""The parameters of each job: exactly what its code reads that changes its output.
+
+The study plan (`flex.plan`) builds one of these per job from the study configuration, and the
+workflow passes it to the job as JSON in `params`: a change in one of its values reruns the job,
+a change anywhere else does not. Settings of how a job runs (`ExecutionConfig`) travel beside it,
+never inside. A stage rebuilds its job with `build(JobClass, json.loads(text))`, which names
+unknown and missing keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flex.config.sections import (
+    CoarsenConfig,
+    PhysicsConfig,
+    SimulateConfig,
+    TrainSettings,
+)
+
+STUDIES = ("main", "steps")
+"""What a sample file belongs to: the main comparison, or the sampling-steps study."""
+
+SPLIT_NAMES = {False: "in_distribution", True: "held_out"}
+"""The `split` attribute of the files of a test trajectory, by whether its Re is held out."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationJob:
+    """One (Reynolds number, seed) trajectory."""
+
+    physics: PhysicsConfig
+    simulate: SimulateConfig
+    reynolds_number: float
+    seed: int
+
+    @property
+    def viscosity(self) -> float:
+        """nu = 1 / Re (lengths and velocities in units of the box and forcing)."""
+        return 1.0 / self.reynolds_number
+
+
+@dataclasses.dataclass(frozen=True)
+class CoarsenJob:
+    """The method and factor (the input file is given separately)."""
+
+    coarsen: CoarsenConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class StatisticsJob:
+    """The training split: the stage refuses an input file whose own (Re, seed) is not in it."""
+
+    train_reynolds_numbers: tuple[float, ...]
+    train_seeds: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    """One (task, model): its settings, its patch and Re scale, and the trajectories of the
+    training and validation splits (held-out Re and test seeds are not in it)."""
+
+    task: str
+    model: str
+    settings: TrainSettings
+    patch_size: int
+    reynolds_scale: float
+    train_reynolds_numbers: tuple[float, ...]
+    train_seeds: tuple[int, ...]
+    validation_seeds: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleSettings:
+    """What a diffusion model's ensemble depends on: steps, members and the noise seed."""
+
+    sampling_steps: int
+    ensemble_size: int
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleJob:
+    """One model on one test trajectory (and one variable). A trained model's patch size,
+    normalisation, Reynolds scale and coarsening factor come from its checkpoint; `patch_size` is
+    set for the trivial baselines only, `ensemble` for diffusion models only, `horizon` is 1 for
+    super-resolution."""
+
+    task: str
+    model: str
+    variable: str
+    study: str
+    reynolds_number: float
+    seed: int
+    held_out: bool
+    evaluation_snapshot_stride: int
+    max_samples: int | None
+    horizon: int
+    patch_size: int | None = None
+    ensemble: EnsembleSettings | None = None
+
+    @property
+    def split(self) -> str:
+        return SPLIT_NAMES[self.held_out]
+
+
+@dataclasses.dataclass(frozen=True)
+class FiguresJob:
+    """What the figures stage draws (the figures and tables the study plan chose) and how."""
+
+    dpi: int
+    example_reynolds_number: float
+    example_sample: int
+    main_model: str
+    figures: tuple[str, ...]
+    tasks: tuple[str, ...]

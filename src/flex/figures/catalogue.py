@@ -1,0 +1,20 @@
+"""The figures and tables the figures stage can draw: their names and file types.
+
+Which of them a study gets depends on its tasks and models (`flex.plan.StudyPlan.figures`); the
+names are the file stems under results/figures/ and results/tables/, and each figure's caption is
+workflow/report/{name}.rst. No plotting library here: the study plan reads this at workflow parse
+time.
+"""
+
+from __future__ import annotations
+
+FIGURE_SUFFIXES = ("png", "pdf")
+TABLE_SUFFIXES = ("csv", "md", "tex")
+
+PER_TASK = ("fig1_samples", "fig2_spectra", "fig3_errors", "fig4_calibration")
+"""Figures drawn once per task (`{name}_{task}`): samples, spectra, errors against Re, the main
+model's calibration; forecasts are shown at lead 1."""
+
+STUDY_WIDE = ("fig5_forecast_leads", "fig6_sampling_steps", "fig7_residual_vs_raw",
+              "fig8_velocity_zero_shot")  # fmt: skip
+"""Figures drawn once, when the study has what they compare (see the study plan)."""

@@ -1,0 +1,49 @@
+"""The tasks and models of a study: the one list of their names and of what each model learns.
+
+| model | backbone | learns | prediction |
+|---|---|---|---|
+| `flex` | FLEX | v of the residual r = target - base (diffusion) | base + sampled r |
+| `flex_raw` | FLEX | v of the raw target (diffusion): the ablation of residual modelling | sampled target |
+| `unet` | U-Net | v of the residual (diffusion) | base + sampled r |
+| `regression` | FLEX | the residual, deterministically: r_hat = net(0, t=0, Re, input) | base + r_hat |
+
+base = the up-sampled coarse field (sr) or the last frame (fc). Each task also has a trivial
+baseline that needs no training: `bicubic` (sr: the base itself) and `persistence` (fc: frame t at
+every lead). The configuration, the study plan, training and sampling all read these tables;
+nothing else lists model names. (No torch here: the workflow imports it at parse time.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+TASKS = ("sr", "fc")
+"""`sr`: super-resolution; `fc`: forecasting."""
+
+INPUT_CHANNELS = {"sr": 1, "fc": 2}
+"""Channels of the task input: the up-sampled coarse frame (sr), frames t-1 and t (fc)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelKind:
+    backbone: str
+    diffusion: bool
+    residual: bool
+
+
+MODEL_KINDS = {
+    "flex": ModelKind("flex", diffusion=True, residual=True),
+    "flex_raw": ModelKind("flex", diffusion=True, residual=False),
+    "unet": ModelKind("unet", diffusion=True, residual=True),
+    "regression": ModelKind("flex", diffusion=False, residual=True),
+}
+"""The trained models (`train.models` chooses among them)."""
+
+TRIVIAL = {"sr": "bicubic", "fc": "persistence"}
+"""The baseline of each task that needs no training."""
+
+ZERO_SHOT_MODELS = ("flex",)
+"""Trained super-resolution models also applied, zero-shot, to the velocity components."""
+
+STEPS_STUDY_MODELS = ("flex",)
+"""Models whose error is measured against the number of sampling steps."""

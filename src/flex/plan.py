@@ -1,0 +1,285 @@
+"""The study plan: every job a configuration implies, its input and output paths, and its
+parameters: exactly the settings its code reads that change its output.
+
+    plan = StudyPlan(study)                     # study: StudyConfiguration (flex.config.load)
+    plan.jobs("train")                          # the planned jobs of one rule
+    plan.job("sample", {"name": "sr/flex/re40_seed13"})   # by the wildcards of its outputs
+    plan.targets()                              # what `snakemake` builds by default
+
+The workflow (`workflow/rules/*.smk`) is a thin adapter over this module: its input functions
+and params call the plan, so which jobs exist and what reruns them is decided here, once, and
+unit-tested without Snakemake. Each job receives its parameters as JSON (`PlannedJob.params`), the
+execution settings of its stage separately (`execution`, not a rerun trigger) and the digest of
+the sources its entry module imports (`code`, see `flex.sources`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flex import paths, sources
+from flex.config import (
+    CoarsenJob,
+    EnsembleSettings,
+    FiguresJob,
+    SampleJob,
+    SimulationJob,
+    StatisticsJob,
+    StudyConfiguration,
+    TrainJob,
+    to_dict,
+)
+from flex.data.splits import Trajectory, all_trajectories, trajectories
+from flex.figures import catalogue
+from flex.kinds import MODEL_KINDS, STEPS_STUDY_MODELS, TRIVIAL, ZERO_SHOT_MODELS
+
+ENTRY_MODULES = {
+    "simulate": "flex.simulate.__main__",
+    "coarsen": "flex.coarsen.__main__",
+    "training_statistics": "flex.statistics.__main__",
+    "train": "flex.train.__main__",
+    "sample": "flex.sample.__main__",
+    "evaluate": "flex.evaluate.__main__",
+    "summary": "flex.summary.__main__",
+    "figures": "flex.figures.__main__",
+}
+"""The module each rule runs (`python -m ...`): the rules' commands and code digests use it."""
+
+EXECUTION_SECTIONS = {"simulate": "simulate", "coarsen": "coarsen",
+                      "training_statistics": "coarsen", "train": "train", "sample": "sample",
+                      "evaluate": "evaluate"}  # fmt: skip
+"""Which section of `execution` a rule's jobs run with (rules not listed have none)."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PlannedJob:
+    """One job: its rule, the wildcards of its outputs, its named inputs, its outputs and its
+    parameters (a job dataclass of `flex.config.jobs`, or None for a job with none)."""
+
+    rule: str
+    wildcards: Mapping[str, str]
+    inputs: Mapping[str, str | list[str]]
+    outputs: tuple[str, ...]
+    job: Any = None
+
+    @property
+    def params(self) -> str:
+        """The job's parameters as canonical JSON (what Snakemake compares to rerun)."""
+        return "" if self.job is None else json.dumps(to_dict(self.job), sort_keys=True)
+
+
+def _key(rule: str, wildcards: Mapping[str, str]) -> tuple[str, frozenset]:
+    return rule, frozenset((str(k), str(v)) for k, v in wildcards.items())
+
+
+class StudyPlan:
+    """All jobs of one study (see the module docstring)."""
+
+    def __init__(self, study: StudyConfiguration) -> None:
+        self.study = study
+        self.tasks, self.models = study.train.tasks, study.train.models
+        self._jobs: dict[str, list[PlannedJob]] = {rule: [] for rule in ENTRY_MODULES}
+        self._index: dict[tuple[str, frozenset], PlannedJob] = {}
+        self._plan_data()
+        self._plan_training()
+        self._plan_sampling()
+        self._plan_outputs()
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def jobs(self, rule: str) -> list[PlannedJob]:
+        return list(self._jobs[rule])
+
+    def job(self, rule: str, wildcards: Mapping[str, str]) -> PlannedJob:
+        try:
+            return self._index[_key(rule, wildcards)]
+        except KeyError:
+            wanted = ", ".join(f"{k}={v}" for k, v in wildcards.items())
+            raise KeyError(
+                f"rule {rule} has no job with {wanted} in this study; the study's jobs come from "
+                "its configuration (train.tasks, train.models, reynolds_numbers, seeds, sample)"
+            ) from None
+
+    def targets(self) -> list[str]:
+        """The study's final products: trained models, the summary, the figures and tables."""
+        finals = [job.outputs[0] for job in self._jobs["train"]]
+        for rule in ("summary", "figures"):
+            finals += [path for job in self._jobs[rule] for path in job.outputs]
+        return finals
+
+    @staticmethod
+    def code(rule: str) -> str:
+        """Digest of the sources the rule's entry module imports (`flex.sources`)."""
+        return sources.digest(ENTRY_MODULES[rule])
+
+    def execution(self, rule: str) -> str:
+        """The rule's execution settings as JSON ("{}" for rules without any)."""
+        section = EXECUTION_SECTIONS.get(rule)
+        settings = to_dict(getattr(self.study.execution, section)) if section else {}
+        return json.dumps(settings, sort_keys=True)
+
+    def _add(self, rule: str, wildcards: Mapping[str, str], inputs: Mapping[str, Any],
+             outputs: tuple[str, ...], job: Any = None) -> PlannedJob:  # fmt: skip
+        planned = PlannedJob(rule, dict(wildcards), dict(inputs), outputs, job)
+        key = _key(rule, wildcards)
+        assert key not in self._index, f"two jobs of rule {rule} with wildcards {wildcards}"
+        self._index[key] = planned
+        self._jobs[rule].append(planned)
+        return planned
+
+    # -- trajectories --------------------------------------------------------------------------
+
+    def split(self, name: str) -> list[Trajectory]:
+        return trajectories(self.study.reynolds_numbers, self.study.seeds, name)
+
+    @property
+    def needs_coarse(self) -> bool:
+        """Only super-resolution reads coarse-grained fields."""
+        return "sr" in self.tasks
+
+    @property
+    def main_model(self) -> str:
+        """The model shown in the sample and calibration figures: flex, else the first trained."""
+        return "flex" if "flex" in self.models else self.models[0]
+
+    # -- simulate, coarsen, statistics ---------------------------------------------------------
+
+    def _plan_data(self) -> None:
+        study = self.study
+        runs = sorted({(t.reynolds_number, t.seed) for t in all_trajectories(
+            study.reynolds_numbers, study.seeds)})  # fmt: skip
+        for re, seed in runs:
+            wildcards = {"re": paths.reynolds_label(re), "seed": str(seed)}
+            self._add("simulate", wildcards, {}, (paths.simulation_file(re, seed),),
+                      SimulationJob(study.physics, study.simulate, re, seed))  # fmt: skip
+            if self.needs_coarse:
+                self._add("coarsen", wildcards, {"simulation": paths.simulation_file(re, seed)},
+                          (paths.coarse_file(re, seed),), CoarsenJob(study.coarsen))  # fmt: skip
+        training = self.split("train")
+        self._add(
+            "training_statistics", {},
+            {"simulations": [paths.simulation_file(t.reynolds_number, t.seed) for t in training]},
+            (paths.STATISTICS,),
+            StatisticsJob(study.reynolds_numbers.train, study.seeds.train),
+        )  # fmt: skip
+
+    # -- train ---------------------------------------------------------------------------------
+
+    def _split_inputs(self, task: str) -> dict[str, list[str]]:
+        inputs: dict[str, list[str]] = {}
+        for split in ("train", "validation"):
+            found = self.split(split)
+            inputs[f"{split}_fine"] = [paths.simulation_file(t.reynolds_number, t.seed)
+                                       for t in found]  # fmt: skip
+            if task == "sr":
+                inputs[f"{split}_coarse"] = [paths.coarse_file(t.reynolds_number, t.seed)
+                                             for t in found]  # fmt: skip
+        return inputs
+
+    def _plan_training(self) -> None:
+        study = self.study
+        for task in self.tasks:
+            for model in self.models:
+                wildcards = {"task": task, "model": model}
+                outputs = tuple(paths.train_file(p, task, model)
+                                for p in (paths.MODEL, paths.HISTORY, paths.TRAIN_JOB))  # fmt: skip
+                job = TrainJob(task, model, study.train.settings(task, model),
+                               study.data.patch_size, study.data.reynolds_scale,
+                               study.reynolds_numbers.train, study.seeds.train,
+                               study.seeds.validation)  # fmt: skip
+                inputs = {**self._split_inputs(task), "statistics": paths.STATISTICS}
+                self._add("train", wildcards, inputs, outputs, job)
+
+    # -- sample and evaluate -------------------------------------------------------------------
+
+    def _sample(self, task: str, model: str, trajectory: Trajectory, variable: str = "vorticity",
+                steps: int | None = None) -> None:  # fmt: skip
+        study, sample = self.study, self.study.sample
+        re, seed = trajectory.reynolds_number, trajectory.seed
+        name = paths.sample_name(task, model, re, seed, variable, steps)
+        inputs = {"fine": paths.simulation_file(re, seed)}
+        if task == "sr":
+            inputs["coarse"] = paths.coarse_file(re, seed)
+        trivial = model == TRIVIAL[task]
+        if not trivial:
+            inputs["model"] = paths.train_file(paths.MODEL, task, model)
+        diffusion = not trivial and MODEL_KINDS[model].diffusion
+        study_name = "main" if steps is None else "steps"
+        horizon = sample.horizon if steps is None else sample.steps_study_horizon
+        job = SampleJob(
+            task=task, model=model, variable=variable, study=study_name, reynolds_number=re,
+            seed=seed, held_out=trajectory.held_out,
+            evaluation_snapshot_stride=study.data.evaluation_snapshot_stride,
+            max_samples=sample.max_samples if steps is None else sample.steps_study_samples,
+            horizon=horizon if task == "fc" else 1,
+            patch_size=study.data.patch_size if trivial else None,
+            ensemble=EnsembleSettings(steps or sample.sampling_steps, sample.ensemble_size,
+                                      sample.seed) if diffusion else None,
+        )  # fmt: skip
+        self._add("sample", {"name": name}, inputs, (paths.sample_file(name),), job)
+        self._add("evaluate", {"name": name}, {"sample": paths.sample_file(name)},
+                  (paths.evaluation_file(name),), study.evaluate)  # fmt: skip
+
+    def _plan_sampling(self) -> None:
+        sample = self.study.sample
+        tests = self.split("test")
+        for task in self.tasks:
+            for model in [*self.models, TRIVIAL[task]]:
+                for trajectory in tests:
+                    self._sample(task, model, trajectory)
+            if task == "sr":
+                zero_shot = [m for m in self.models if m in ZERO_SHOT_MODELS] + [TRIVIAL[task]]
+                for model in zero_shot:
+                    for trajectory in tests:
+                        for variable in sample.zero_shot_variables:
+                            self._sample(task, model, trajectory, variable)
+            for model in (m for m in self.models if m in STEPS_STUDY_MODELS):
+                for steps in sample.steps_study:
+                    for trajectory in (t for t in tests if not t.held_out):
+                        self._sample(task, model, trajectory, steps=steps)
+
+    # -- summary, figures ------------------------------------------------------------------------
+
+    def figures(self) -> list[str]:
+        """The figures this study can draw (names of `flex.figures.catalogue`)."""
+        names = [f"{stem}_{task}" for task in self.tasks for stem in catalogue.PER_TASK
+                 if stem != "fig4_calibration" or MODEL_KINDS[self.main_model].diffusion]  # fmt: skip
+        if "fc" in self.tasks:
+            names.append("fig5_forecast_leads")
+        if self._jobs["sample"] and any(j.job.study == "steps" for j in self._jobs["sample"]):
+            names.append("fig6_sampling_steps")
+        if {"flex", "flex_raw"} <= set(self.models):
+            names.append("fig7_residual_vs_raw")
+        if "sr" in self.tasks and self.study.sample.zero_shot_variables:
+            names.append("fig8_velocity_zero_shot")
+        return names
+
+    def example_reynolds_number(self) -> float:
+        """The test trajectory of the sample figures: the configured one, or the first."""
+        chosen = self.study.figures.example_reynolds_number
+        return chosen if chosen is not None else self.split("test")[0].reynolds_number
+
+    def _plan_outputs(self) -> None:
+        evaluations = [job.outputs[0] for job in self._jobs["evaluate"]]
+        self._add("summary", {}, {"evaluations": evaluations},
+                  (paths.SUMMARY_CSV, paths.SUMMARY_NC))  # fmt: skip
+        main = [job for job in self._jobs["sample"]
+                if job.job.study == "main" and job.job.variable == "vorticity"]  # fmt: skip
+        shown = {self.main_model, *TRIVIAL.values()}
+        samples = [job.outputs[0] for job in main if job.job.model in shown]
+        evaluations = [paths.evaluation_file(job.wildcards["name"]) for job in main]
+        figures = self.figures()
+        outputs = [paths.figure_file(name, suffix) for name in figures
+                   for suffix in catalogue.FIGURE_SUFFIXES]  # fmt: skip
+        outputs += [paths.table_file(task, suffix) for task in self.tasks
+                    for suffix in catalogue.TABLE_SUFFIXES]  # fmt: skip
+        job = FiguresJob(
+            dpi=self.study.figures.dpi, example_reynolds_number=self.example_reynolds_number(),
+            example_sample=self.study.figures.example_sample, main_model=self.main_model,
+            figures=tuple(figures), tasks=self.tasks,
+        )  # fmt: skip
+        inputs = {"summary": paths.SUMMARY_NC, "evaluations": evaluations, "samples": samples}
+        self._add("figures", {}, inputs, tuple(outputs), job)

@@ -1,0 +1,1 @@
+"""The `training_statistics` stage: normalisation statistics of the training trajectories."""

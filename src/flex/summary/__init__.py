@@ -1,0 +1,1 @@
+"""The `summary` stage: results/evaluate/summary.csv (and .nc), the table behind the figures."""

@@ -1,0 +1,224 @@
+"""The study plan and the code digests, without Snakemake: which jobs a configuration implies,
+what each job's parameters hold, and which sources each stage runs."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from flex import paths, sources
+from flex.config.load import load_study
+from flex.kinds import MODEL_KINDS, TRIVIAL
+from flex.plan import ENTRY_MODULES, StudyPlan
+from tests.conftest import ROOT, SCHEMA, TINY, read_yaml
+
+STAGE_PACKAGES = ("simulate", "coarsen", "statistics", "train", "sample", "evaluate", "summary",
+                  "figures")  # fmt: skip
+"""Packages that are stages: they may import libraries, never each other."""
+
+
+def plan_of(raw: dict) -> StudyPlan:
+    return StudyPlan(load_study(raw, SCHEMA))
+
+
+@pytest.fixture
+def raw() -> dict:
+    return copy.deepcopy(read_yaml(TINY))
+
+
+def params_by_job(plan: StudyPlan) -> dict[tuple, str]:
+    return {(job.rule, tuple(sorted(job.wildcards.items()))): job.params
+            for rule in ENTRY_MODULES for job in plan.jobs(rule)}  # fmt: skip
+
+
+def changed_jobs(raw: dict, edit) -> dict[str, int]:
+    """Per rule, the jobs that are new or whose parameters changed when `edit(raw)` is applied."""
+    before = params_by_job(plan_of(raw))
+    changed = copy.deepcopy(raw)
+    edit(changed)
+    after = params_by_job(plan_of(changed))
+    counts: dict[str, int] = {}
+    for key, params in after.items():
+        if before.get(key) != params:
+            counts[key[0]] = counts.get(key[0], 0) + 1
+    return counts
+
+
+# -- the jobs of a study ---------------------------------------------------------------------
+
+
+def test_the_tiny_plan_has_every_job_once(raw):
+    plan = plan_of(raw)
+    trajectories = 3 * 2 + 5  # train and validation at 3 training Re, test at 5 Re
+    counts = {rule: len(plan.jobs(rule)) for rule in ENTRY_MODULES}
+    main = 2 * (4 + 1) * 5  # tasks x (models + trivial) x test trajectories
+    zero_shot = 2 * 5 * 2  # (flex, bicubic) x test trajectories x (u, v)
+    steps = 2 * 2 * 3  # tasks x steps x in-distribution test trajectories
+    assert counts == {"simulate": trajectories, "coarsen": trajectories,
+                      "training_statistics": 1, "train": 8, "sample": main + zero_shot + steps,
+                      "evaluate": main + zero_shot + steps, "summary": 1, "figures": 1}  # fmt: skip
+
+
+def test_every_input_is_an_output_of_another_job(raw):
+    plan = plan_of(raw)
+    produced = {path for rule in ENTRY_MODULES for job in plan.jobs(rule) for path in job.outputs}
+    for rule in ENTRY_MODULES:
+        for job in plan.jobs(rule):
+            for value in job.inputs.values():
+                for path in [value] if isinstance(value, str) else value:
+                    assert path in produced, (rule, job.wildcards, path)
+    assert set(plan.targets()) <= produced
+
+
+def test_forecasting_reads_no_coarse_file_and_trivial_baselines_no_statistics(raw):
+    plan = plan_of(raw)
+    for job in plan.jobs("train") + plan.jobs("sample"):
+        files = [f for v in job.inputs.values() for f in ([v] if isinstance(v, str) else v)]
+        if job.wildcards.get("task") == "fc" or job.wildcards.get("name", "").startswith("fc/"):
+            assert not any(f.startswith("results/coarsen/re") for f in files), job.wildcards
+        if job.rule == "sample":
+            assert paths.STATISTICS not in files  # a model's normalisation is in its checkpoint
+            assert ("model" in job.inputs) == (job.job.model not in TRIVIAL.values())
+
+
+def test_a_study_without_super_resolution_coarsens_nothing(raw):
+    raw["train"]["tasks"] = ["fc"]
+    plan = plan_of(raw)
+    assert plan.jobs("coarsen") == []
+    assert not any(name.endswith("_sr") or name == "fig8_velocity_zero_shot"
+                   for name in plan.figures())  # fmt: skip
+
+
+def test_models_not_in_the_config_are_neither_trained_nor_drawn(raw):
+    raw["train"]["models"] = ["unet"]
+    plan = plan_of(raw)
+    assert {job.wildcards["model"] for job in plan.jobs("train")} == {"unet"}
+    assert {job.job.model for job in plan.jobs("sample")} == {"unet", *TRIVIAL.values()}
+    figures = plan.jobs("figures")[0]
+    assert figures.job.main_model == "unet"
+    assert "fig6_sampling_steps" not in plan.figures()  # the steps study is FLEX's
+    assert "fig7_residual_vs_raw" not in plan.figures()  # needs flex and flex_raw
+
+
+# -- what each job's parameters hold ----------------------------------------------------------
+
+
+def test_execution_settings_change_no_parameters(raw):
+    def edit(config):
+        config["execution"] = {
+            "simulate": {"snapshots_per_chunk": 3}, "coarsen": {"snapshots_per_chunk": 1},
+            "train": {"device": "cpu", "num_workers": 2, "compile": True, "checkpoint_every": 7},
+            "sample": {"device": "cpu", "batch_size": 1}, "evaluate": {"samples_per_chunk": 5},
+        }  # fmt: skip
+
+    assert changed_jobs(raw, edit) == {}
+
+
+def test_a_new_steps_study_value_adds_its_jobs_and_changes_no_other(raw):
+    counts = changed_jobs(raw, lambda c: c["sample"]["steps_study"].append(4))
+    # 2 tasks x 3 in-distribution trajectories, sampled and evaluated; the figures' job lists
+    # its figures and inputs, which do not change (the steps study is read from the summary)
+    assert counts == {"sample": 6, "evaluate": 6}
+
+
+def test_the_ensemble_size_is_a_parameter_of_diffusion_models_only(raw):
+    counts = changed_jobs(raw, lambda c: c["sample"].update(ensemble_size=5))
+    diffusion = [m for m in raw["train"]["models"] if MODEL_KINDS[m].diffusion]
+    main = 2 * len(diffusion) * 5
+    assert counts == {"sample": main + 1 * 5 * 2 + 2 * 2 * 3}  # + flex zero-shot + steps study
+
+
+def test_the_forecast_horizon_is_not_a_parameter_of_super_resolution(raw):
+    counts = changed_jobs(raw, lambda c: c["sample"].update(horizon=3))
+    assert counts == {"sample": (4 + 1) * 5}  # fc main jobs only (the steps study has its own)
+
+
+def test_job_parameters_are_json_of_the_job(raw):
+    plan = plan_of(raw)
+    job = plan.job("train", {"task": "fc", "model": "unet"})
+    params = json.loads(job.params)
+    assert params["task"] == "fc" and params["patch_size"] == raw["data"]["patch_size"]
+    assert "num_workers" not in json.dumps(params) and "evaluation_snapshot_stride" not in params
+    with pytest.raises(KeyError, match="rule train has no job with task=fc, model=gan"):
+        plan.job("train", {"task": "fc", "model": "gan"})
+
+
+def test_execution_settings_reach_the_command_as_json(raw):
+    plan = plan_of(raw)
+    assert json.loads(plan.execution("train")) == raw["execution"]["train"]
+    assert json.loads(plan.execution("training_statistics")) == raw["execution"]["coarsen"]
+    assert plan.execution("figures") == "{}"
+
+
+# -- the sources of each stage ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", list(ENTRY_MODULES))
+def test_a_stage_imports_no_other_stage(rule):
+    own = ENTRY_MODULES[rule].split(".")[1]
+    found = {name.split(".")[1] for name in sources.sources(ENTRY_MODULES[rule]) if "." in name}
+    assert found & set(STAGE_PACKAGES) == {own}, found
+
+
+def test_training_runs_the_ensemble_prediction_and_the_model_file_code():
+    found = sources.sources(ENTRY_MODULES["train"])
+    assert {"flex.diffusion.predict", "flex.models.checkpoint", "flex.data.examples"} <= set(found)
+    assert "flex.plan" not in found and "flex.config.checks" not in found
+
+
+@pytest.mark.parametrize("rule", ["simulate", "train", "sample", "evaluate", "figures"])
+def test_the_static_sources_contain_every_module_the_stage_really_imports(rule):
+    """An independent check: import the entry module and its run module in a fresh interpreter
+    and list the flex modules that Python loaded; the static closure holds all of them."""
+    entry = ENTRY_MODULES[rule]
+    run = entry.replace("__main__", "run")
+    code = (f"import importlib, sys; importlib.import_module({entry!r}); "
+            f"importlib.import_module({run!r}); "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'flex')))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=ROOT)  # fmt: skip
+    loaded = set(done.stdout.split())
+    assert loaded and loaded <= set(sources.sources(entry)), loaded - set(sources.sources(entry))
+
+
+def test_an_edit_changes_the_digest_of_the_stages_that_import_it_only(tmp_path):
+    root = tmp_path / "flex"
+    shutil.copytree(sources.ROOT, root, ignore=shutil.ignore_patterns("__pycache__"))
+    before = {rule: sources.digest(entry, root) for rule, entry in ENTRY_MODULES.items()}
+    assert before == {rule: sources.digest(entry) for rule, entry in ENTRY_MODULES.items()}
+    edited = root / "evaluate" / "errors.py"
+    original = edited.read_text()
+    layout = original.replace('"""', "'''").replace("\n\n", "\n\n\n") + "\n# a comment\n"
+    edited.write_text(layout)  # comments, docstrings and layout rerun nothing
+    assert {rule: sources.digest(entry, root) for rule, entry in ENTRY_MODULES.items()} == before
+    edited.write_text(original + "\nEDITED = True\n")
+    after = {rule: sources.digest(entry, root) for rule, entry in ENTRY_MODULES.items()}
+    assert {rule for rule in before if before[rule] != after[rule]} == {"evaluate"}
+    (root / "unused_module.py").write_text("X = 1\n")  # imported by no stage
+    assert {rule: sources.digest(entry, root) for rule, entry in ENTRY_MODULES.items()} == after
+
+
+def test_relative_and_function_level_imports_are_followed(tmp_path):
+    root = tmp_path / "flex"
+    (root / "stage").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "lib.py").write_text("from . import deep\n")
+    (root / "deep.py").write_text("")
+    (root / "stage" / "__init__.py").write_text("")
+    (root / "stage" / "__main__.py").write_text("def main():\n    from ..lib import name\n")
+    found = sources.sources("flex.stage.__main__", root)
+    assert set(found) == {"flex", "flex.stage", "flex.stage.__main__", "flex.lib", "flex.deep"}
+
+
+def test_the_plan_is_the_one_list_of_entry_modules():
+    for entry in ENTRY_MODULES.values():
+        assert sources.module_file(entry) is not None, entry
+    stages = {p.parent.name for p in sources.ROOT.glob("*/__main__.py")}
+    assert stages == {entry.split(".")[1] for entry in ENTRY_MODULES.values()}
+    assert dataclasses.is_dataclass(plan_of(read_yaml(TINY)).jobs("figures")[0].job)

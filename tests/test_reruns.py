@@ -1,0 +1,262 @@
+"""What reruns, stated once: for every leaf key of config/schema.yaml and for an edit of every
+module of src/flex, the jobs a dry run of the finished tiny study schedules.
+
+The keys are generated from the schema and the modules from the source tree, so that a new key
+or module missing from the tables below fails the test. Counts are those of the tiny study
+(tests/config/tiny.yaml): 11 trajectories (3 training Re x train/validation seeds, 5 test Re),
+8 trained models (2 tasks x 4 models), 82 sample files (50 main: 2 tasks x (4 models + trivial)
+x 5 test trajectories; 20 zero-shot: flex and bicubic x 5 x u, v; 12 steps study: 2 tasks x 2
+steps x 3 in-distribution trajectories) and as many evaluation files.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, SCHEMA, TINY, read_yaml, snakemake
+from tests.test_workflow import job_counts
+
+pytestmark = pytest.mark.slow
+
+TAIL = {"summary": 1, "figures": 1, "all": 1}
+EVALUATE = {"evaluate": 82, **TAIL}
+SAMPLE = {"sample": 82, **EVALUATE}
+TRAIN = {"train": 8, "sample": 62, "evaluate": 62, **TAIL}  # trivial baselines need no model
+STATISTICS = {"training_statistics": 1, **TRAIN}
+COARSEN = {"coarsen": 11, "train": 4, "sample": 51, "evaluate": 51, **TAIL}  # sr only
+EVERYTHING = {"simulate": 11, "coarsen": 11, "training_statistics": 1, "train": 8, **SAMPLE}
+NOTHING: dict[str, int] = {}
+
+# fmt: off
+KEYS = {
+    # key: (new value, jobs a dry run schedules)
+    "study.name": ("renamed", NOTHING),
+    "study.description": ("another description", NOTHING),
+    "physics.domain_length": (6.0, EVERYTHING),
+    "physics.drag": (0.2, EVERYTHING),
+    "physics.forcing_wavenumber": (3, EVERYTHING),
+    "physics.forcing_amplitude": (0.8, EVERYTHING),
+    # a new training Re: its 3 trajectories, the statistics, every model, every sample of a
+    # model (now 6 test trajectories: 48 main, 12 zero-shot, 16 steps) and the trivial
+    # baselines of the new test trajectory (2 main, 2 zero-shot)
+    "reynolds_numbers.train": ([40, 80, 120, 160], {
+        "simulate": 3, "coarsen": 3, "training_statistics": 1, "train": 8, "sample": 80,
+        "evaluate": 80, **TAIL}),
+    # a new held-out Re: one test trajectory, 10 main and 4 zero-shot samples, nothing trained
+    "reynolds_numbers.held_out": ([60, 100, 240], {
+        "simulate": 1, "coarsen": 1, "sample": 14, "evaluate": 14, **TAIL}),
+    "seeds.train": ([11, 21], {"simulate": 3, "coarsen": 3, **STATISTICS}),
+    "seeds.validation": ([12, 22], {"simulate": 3, "coarsen": 3, **TRAIN}),  # not the statistics
+    # a second test seed: 5 trajectories x (10 main + 4 zero-shot) + 3 x 4 steps study
+    "seeds.test": ([13, 23], {"simulate": 5, "coarsen": 5, "sample": 82, "evaluate": 82, **TAIL}),
+    "simulate.grid_size": (128, EVERYTHING),
+    "simulate.dtype": ("float64", EVERYTHING),
+    "simulate.time_stepper": ("crank_nicolson_rk3", EVERYTHING),
+    "simulate.dealias": (False, EVERYTHING),
+    "simulate.courant_number": (0.4, EVERYTHING),
+    "simulate.max_velocity": (8.0, EVERYTHING),
+    "simulate.time_step": (0.05, EVERYTHING),
+    "simulate.courant_abort": (2.0, EVERYTHING),  # decides whether a run is refused
+    "simulate.spinup_time": (3.0, EVERYTHING),
+    "simulate.save_interval": (0.25, EVERYTHING),
+    "simulate.num_snapshots": (13, EVERYTHING),
+    "simulate.initial_peak_wavenumber": (3.0, EVERYTHING),
+    "simulate.initial_max_velocity": (2.5, EVERYTHING),
+    "simulate.jax_threefry_partitionable": (False, EVERYTHING),
+    "simulate.resolution_band_start": (0.7, EVERYTHING),  # the under_resolved attribute
+    "simulate.resolution_max_enstrophy_fraction": (0.01, EVERYTHING),
+    "simulate.compression": ("zstd", EVERYTHING),  # the files change, not the values
+    "simulate.storage_tile": (32, EVERYTHING),
+    "coarsen.method": ("box_average", COARSEN),
+    "coarsen.coarsen_factor": (4, COARSEN),
+    "data.patch_size": (16, {"train": 8, **SAMPLE}),  # the trivial baselines' patches too
+    "data.reynolds_scale": (200.0, TRAIN),
+    "data.evaluation_snapshot_stride": (2, SAMPLE),
+    "train.tasks": (["sr"], TAIL),  # fewer files: the summary and figures only
+    "train.models": (["flex", "unet", "flex_raw"], TAIL),
+    **{f"train.defaults.{key}": (value, TRAIN) for key, value in {
+        "model_size": "small", "optimizer": "adamw", "learning_rate": 1.0e-3,
+        "betas": [0.9, 0.99], "weight_decay": 0.01, "warmup_steps": 3, "steps": 7,
+        "batch_size": 3, "grad_clip": 0.5, "ema_decay": 0.95, "loss": "mse",
+        "logsnr_shift": 2.0, "dropout": 0.0, "validation_every": 2, "validation_batches": 2,
+        "precision": "bf16", "seed": 1}.items()},
+    # one job's override: sr/flex (5 main, 10 zero-shot, 6 steps study)
+    "train.overrides": ({"sr/flex": {"learning_rate": 1.0e-3}}, {
+        "train": 1, "sample": 21, "evaluate": 21, **TAIL}),
+    # diffusion models' main files (2 tasks x 3 models x 5) and flex's zero-shot (10)
+    "sample.sampling_steps": (3, {"sample": 40, "evaluate": 40, **TAIL}),
+    "sample.ensemble_size": (4, {"sample": 52, "evaluate": 52, **TAIL}),  # + the steps study
+    "sample.max_samples": (3, {"sample": 70, "evaluate": 70, **TAIL}),  # all but steps study
+    "sample.horizon": (3, {"sample": 25, "evaluate": 25, **TAIL}),  # fc main files
+    "sample.zero_shot_variables": (["u"], TAIL),
+    "sample.steps_study": ([1, 2, 4], {"sample": 6, "evaluate": 6, **TAIL}),
+    "sample.steps_study_samples": (3, {"sample": 12, "evaluate": 12, **TAIL}),
+    "sample.steps_study_horizon": (2, {"sample": 6, "evaluate": 6, **TAIL}),  # fc only
+    "sample.seed": (1, {"sample": 52, "evaluate": 52, **TAIL}),  # diffusion models only
+    "evaluate.rank_stride": (2, EVALUATE),
+    "figures.dpi": (100, {"figures": 1, "all": 1}),
+    "figures.example_reynolds_number": (80, {"figures": 1, "all": 1}),
+    "figures.example_sample": (1, {"figures": 1, "all": 1}),
+    # how jobs run, never what they compute
+    "execution.simulate.snapshots_per_chunk": (3, NOTHING),
+    "execution.coarsen.snapshots_per_chunk": (2, NOTHING),
+    "execution.train.device": ("cpu", NOTHING),
+    "execution.train.num_workers": (2, NOTHING),
+    "execution.train.compile": (True, NOTHING),
+    "execution.train.checkpoint_every": (5, NOTHING),
+    "execution.sample.device": ("cpu", NOTHING),
+    "execution.sample.batch_size": (1, NOTHING),
+    "execution.evaluate.samples_per_chunk": (3, NOTHING),
+}
+# fmt: on
+
+ALL_STAGES = EVERYTHING
+# fmt: off
+SOURCES = {
+    # a module (or a folder: every module in it), and what an edit to it reruns
+    "flex/__init__.py": ALL_STAGES,
+    "flex/command.py": ALL_STAGES,
+    "flex/errors.py": ALL_STAGES,
+    "flex/dims.py": ALL_STAGES,  # through io/netcdf.py
+    "flex/io/": ALL_STAGES,
+    "flex/config/": ALL_STAGES,  # the job and config dataclasses every stage reads
+    # read by the workflow only: a change that matters changes the plan, hence the params
+    "flex/config/checks.py": NOTHING,
+    "flex/config/load.py": NOTHING,
+    "flex/config/schema.py": NOTHING,
+    "flex/plan.py": NOTHING,
+    "flex/paths.py": NOTHING,
+    "flex/figures/catalogue.py": NOTHING,
+    "flex/cli.py": NOTHING,
+    "flex/publish.py": NOTHING,
+    "flex/simulate/": EVERYTHING,
+    "flex/coarsen/": COARSEN,
+    "flex/statistics/": STATISTICS,
+    "flex/data/": {**STATISTICS, **SAMPLE},  # statistics, training and sampling read them
+    "flex/data/examples.py": {**TRAIN, **SAMPLE},
+    "flex/data/patches.py": {**TRAIN, **SAMPLE},
+    "flex/data/upsample.py": {**TRAIN, **SAMPLE},
+    "flex/data/statistics.py": STATISTICS,  # FIELDS (statistics), read_statistics (training)
+    "flex/kinds.py": {**TRAIN, **SAMPLE, "figures": 1},
+    "flex/models/": {**TRAIN, **SAMPLE},
+    "flex/diffusion/": {**TRAIN, **SAMPLE},
+    "flex/diffusion/loss.py": TRAIN,
+    "flex/sources.py": TRAIN,  # the resume key of a training job
+    "flex/train/": TRAIN,
+    "flex/sample/": SAMPLE,
+    "flex/evaluate/": EVALUATE,
+    "flex/summary/": TAIL,
+    "flex/figures/": {"figures": 1, "all": 1},
+}
+# fmt: on
+
+
+def schema_leaf_keys() -> list[str]:
+    """Every leaf key of config/schema.yaml (objects with properties are walked into)."""
+    schema = read_yaml(SCHEMA)
+
+    def resolve(node: dict) -> dict:
+        if "$ref" in node:
+            node = {**schema["$defs"][node["$ref"].split("/")[-1]],
+                    **{k: v for k, v in node.items() if k != "$ref"}}  # fmt: skip
+        for part in node.get("allOf", []):
+            node = {**resolve(part), **{k: v for k, v in node.items() if k != "allOf"}}
+        return node
+
+    def walk(node: dict, prefix: str):
+        node = resolve(node)
+        if node.get("type") == "object" and "properties" in node:
+            for key, child in node["properties"].items():
+                yield from walk(child, f"{prefix}.{key}" if prefix else key)
+        else:
+            yield prefix
+
+    return list(walk(schema, ""))
+
+
+def module_files() -> list[str]:
+    return sorted(str(p.relative_to(ROOT / "src")) for p in (ROOT / "src/flex").rglob("*.py"))
+
+
+def expected_for_module(module: str) -> dict[str, int]:
+    """The most specific entry of SOURCES: the module itself, else its deepest folder."""
+    matches = [key for key in SOURCES if module == key or (key.endswith("/")
+                                                          and module.startswith(key))]  # fmt: skip
+    if not matches:
+        raise KeyError(module)
+    return SOURCES[max(matches, key=len)]
+
+
+def test_the_tables_cover_every_key_and_module():
+    assert set(schema_leaf_keys()) == set(KEYS), set(schema_leaf_keys()) ^ set(KEYS)
+    uncovered = []
+    for module in module_files():
+        try:
+            expected_for_module(module)
+        except KeyError:
+            uncovered.append(module)
+    assert not uncovered
+
+
+def _with(config: dict, key: str, value) -> dict:
+    changed = copy.deepcopy(config)
+    *parents, last = key.split(".")
+    node = changed
+    for part in parents:
+        node = node[part]
+    assert node[last] != value, f"{key}: the table's value is the tiny study's own"
+    node[last] = value
+    return changed
+
+
+def dry_run(workdir: Path, config: dict, name: str) -> dict[str, int]:
+    """{rule: jobs} of a dry run, and the reasons Snakemake gives (kept for failure messages)."""
+    (workdir / name).write_text(yaml.safe_dump(config))
+    done = snakemake(workdir, "-n", "--cores", "2", "--configfile", name)
+    text = done.stdout + done.stderr
+    REASONS[name] = sorted({line.strip()[:300] for line in text.splitlines() if "reason:" in line})
+    return {} if "Nothing to be done" in text else job_counts(text)
+
+
+REASONS: dict[str, list[str]] = {}
+
+
+def test_every_config_key_reruns_exactly_the_jobs_that_read_it(tiny_results):
+    config = read_yaml(TINY)
+    keys = sorted(KEYS)
+
+    def check(index_key):
+        index, key = index_key
+        value, _ = KEYS[key]
+        return key, dry_run(tiny_results, _with(config, key, value), f"key{index}.yaml")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # dry runs only read the results
+        found = dict(pool.map(check, enumerate(keys)))
+    wrong = {key: {"expected": KEYS[key][1], "found": found[key],
+                   "reasons": REASONS[f"key{keys.index(key)}.yaml"][:3]}
+             for key in keys if found[key] != KEYS[key][1]}  # fmt: skip
+    assert not wrong, json.dumps(wrong, indent=1)
+
+
+def test_every_module_edit_reruns_exactly_the_stages_that_import_it(cloned_study):
+    config = read_yaml(TINY)
+    wrong = {}
+    for module in module_files():
+        edited = cloned_study / "src" / module
+        original = edited.read_text()
+        edited.write_text(original + "\nEDITED_BY_THE_TEST = True\n")  # code, not a comment
+        try:
+            found = dry_run(cloned_study, config, "same.yaml")
+        finally:
+            edited.write_text(original)
+        if found != expected_for_module(module):
+            wrong[module] = {"expected": expected_for_module(module), "found": found,
+                             "reasons": REASONS["same.yaml"][:3]}  # fmt: skip
+    assert not wrong, json.dumps(wrong, indent=1)
+    assert dry_run(cloned_study, config, "same.yaml") == {}  # undoing the edits undoes the rerun
