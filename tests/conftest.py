@@ -32,9 +32,11 @@ def tiny_config() -> dict:
 
 
 def make_job(raw: dict, reynolds_number: float = 40.0, seed: int = 11, **simulate) -> SimulationJob:
-    """A SimulationJob from a raw config, with simulate keys overridden."""
+    """A SimulationJob from a raw config, with simulate keys overridden (in a study of
+    super-resolution only: a trajectory too short for forecasting is still a trajectory)."""
     raw = copy.deepcopy(raw)
     raw["simulate"].update(simulate)
+    raw["train"]["tasks"] = ["sr"]
     study = load_study(raw, SCHEMA)
     return SimulationJob(study.physics, study.simulate, reynolds_number, seed)
 

@@ -141,7 +141,8 @@ CROSS_FIELD = [
     (lambda c: c["simulate"].update(num_snapshots=3),
      ["'sample.horizon' = 2 needs 4 snapshots", "'simulate.num_snapshots' = 3"]),
     (lambda c: (c["simulate"].update(num_snapshots=4), _sample(c, horizon=3)),
-     ["'sample.horizon' = 3 needs 5 snapshots", "allowed: a horizon of at most 2"]),
+     ["'sample.horizon' = 3 needs 5 snapshots", "allowed: at least 5 snapshots or a horizon "
+      "of at most 2"]),
     (lambda c: c["simulate"].update(time_step=0.5),
      ["'simulate.time_step' = 0.5 is longer than 'simulate.save_interval' = 0.2"]),
     (lambda c: c["simulate"].update(courant_abort=0.3),

@@ -1,5 +1,8 @@
 """What reruns, stated once: for every leaf key of config/schema.yaml and for an edit of every
-module of src/flex, the jobs a dry run of the finished tiny study schedules.
+module of src/flex, the jobs a dry run of the finished tiny study schedules. Keys that change
+the study plan alike, and modules imported by the same rules, form classes; one real dry run per
+class decides it (the workflow is a thin adapter over the plan, and a module edit acts only
+through the code digests of the rules that import it).
 
 The keys are generated from the schema and the modules from the source tree, so that a new key
 or module missing from the tables below fails the test. Counts are those of the tiny study
@@ -19,6 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flex import sources
+from flex.config.load import load_study
+from flex.plan import ENTRY_MODULES, StudyPlan
 from tests.conftest import ROOT, SCHEMA, TINY, read_yaml, snakemake
 from tests.test_workflow import job_counts
 
@@ -227,36 +233,71 @@ def dry_run(workdir: Path, config: dict, name: str) -> dict[str, int]:
 REASONS: dict[str, list[str]] = {}
 
 
-def test_every_config_key_reruns_exactly_the_jobs_that_read_it(tiny_results):
-    config = read_yaml(TINY)
-    keys = sorted(KEYS)
+def plan_changes(config: dict, baseline: dict) -> frozenset:
+    """What a configuration changes in the study plan against `baseline`: the jobs that are new,
+    gone, or have other parameters or inputs. The rules are a thin adapter over the plan, so two
+    configurations with the same changes give the same dry run."""
 
-    def check(index_key):
-        index, key = index_key
-        value, _ = KEYS[key]
-        return key, dry_run(tiny_results, _with(config, key, value), f"key{index}.yaml")
+    def jobs(raw):
+        plan = StudyPlan(load_study(raw, SCHEMA))
+        return {(rule, tuple(sorted(job.wildcards.items()))): (job.params, repr(job.inputs))
+                for rule in ENTRY_MODULES for job in plan.jobs(rule)}  # fmt: skip
+
+    before, after = jobs(baseline), jobs(config)
+    return frozenset(
+        key for key in before.keys() | after.keys() if before.get(key) != after.get(key)
+    )
+
+
+def test_every_config_key_reruns_exactly_the_jobs_that_read_it(tiny_results):
+    """Keys that change the plan alike are one class; a real dry run decides each class."""
+    config = read_yaml(TINY)
+    classes: dict[frozenset, list[str]] = {}
+    for key in sorted(KEYS):
+        changed = _with(config, key, KEYS[key][0])
+        classes.setdefault(plan_changes(changed, config), []).append(key)
+
+    def check(index_members):
+        index, members = index_members
+        key = members[0]
+        return members, dry_run(tiny_results, _with(config, key, KEYS[key][0]), f"key{index}.yaml")
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # dry runs only read the results
-        found = dict(pool.map(check, enumerate(keys)))
-    wrong = {key: {"expected": KEYS[key][1], "found": found[key],
-                   "reasons": REASONS[f"key{keys.index(key)}.yaml"][:3]}
-             for key in keys if found[key] != KEYS[key][1]}  # fmt: skip
+        found = list(pool.map(check, enumerate(classes.values())))
+    wrong = {key: {"expected": KEYS[key][1], "found": counts, "dry run of": members[0],
+                   "reasons": REASONS[f"key{index}.yaml"][:3]}
+             for index, (members, counts) in enumerate(found) for key in members
+             if counts != KEYS[key][1]}  # fmt: skip
     assert not wrong, json.dumps(wrong, indent=1)
+    assert len(classes) > 20  # the classes are real: most keys differ in what they change
+
+
+def importing_rules(module: str) -> frozenset:
+    """The rules whose entry module imports `module` (flex/x/y.py), directly or not."""
+    path = (ROOT / "src" / module).resolve()
+    return frozenset(rule for rule, entry in ENTRY_MODULES.items()
+                     if path in {p.resolve() for p in sources.sources(entry).values()})  # fmt: skip
 
 
 def test_every_module_edit_reruns_exactly_the_stages_that_import_it(cloned_study):
+    """An edit reruns the rules whose code digest changes: modules imported by the same rules are
+    one class; a real dry run of an edit decides each class, every module is held to the table."""
     config = read_yaml(TINY)
-    wrong = {}
+    classes: dict[frozenset, list[str]] = {}
     for module in module_files():
-        edited = cloned_study / "src" / module
+        classes.setdefault(importing_rules(module), []).append(module)
+    wrong = {}
+    for members in classes.values():
+        edited = cloned_study / "src" / members[0]
         original = edited.read_text()
         edited.write_text(original + "\nEDITED_BY_THE_TEST = True\n")  # code, not a comment
         try:
             found = dry_run(cloned_study, config, "same.yaml")
         finally:
             edited.write_text(original)
-        if found != expected_for_module(module):
-            wrong[module] = {"expected": expected_for_module(module), "found": found,
-                             "reasons": REASONS["same.yaml"][:3]}  # fmt: skip
+        for module in members:
+            if found != expected_for_module(module):
+                wrong[module] = {"expected": expected_for_module(module), "found": found,
+                                 "dry run of": members[0], "reasons": REASONS["same.yaml"][:3]}  # fmt: skip
     assert not wrong, json.dumps(wrong, indent=1)
     assert dry_run(cloned_study, config, "same.yaml") == {}  # undoing the edits undoes the rerun

@@ -186,6 +186,9 @@ def test_figures_tables_and_the_report(tiny_results):
             .read_text()
             .startswith("\\begin{table}")
         )
+    claims = (tiny_results / "results/tables/claims.md").read_text()
+    assert "| flex beats bicubic | sr | held_out | rfne |" in claims
+    assert "| two steps suffice" in claims and "| fc |" in claims
     done = snakemake(tiny_results, "--report", "report.html", "--configfile", str(TINY))
     report = (tiny_results / "report.html").read_text()
     assert all(name in report for name in figures), done.stderr[-2000:]

@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from flex.config import ConfigError, build
@@ -76,3 +77,24 @@ def torch_device(setting: str, key: str, rank: int = 0):
     if setting == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda", rank % torch.cuda.device_count())
+
+
+def file_stage(prog: str, description: str, job_cls: type, execution_cls: type,
+               run: Callable[..., Any], argv: list[str] | None = None,
+               many_inputs: bool = False) -> int:  # fmt: skip
+    """The command of a stage that turns input file(s) into one output file:
+    `--job JSON --execution JSON (--input FILE | INPUT...) --output FILE` ->
+    `run(job, execution, input(s), output)`."""
+    parser = stage_parser(prog, description)
+    if many_inputs:
+        parser.add_argument("inputs", nargs="+", type=Path)
+    else:
+        parser.add_argument("--input", required=True, type=Path)
+    parser.add_argument("--output", required=True, type=Path)
+
+    def handler(args) -> None:
+        run(parse_json(args.job, job_cls, "job"),
+            parse_json(args.execution, execution_cls, "execution"),
+            args.inputs if many_inputs else args.input, args.output)  # fmt: skip
+
+    return run_stage(parser, handler, argv)

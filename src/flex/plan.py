@@ -276,6 +276,8 @@ class StudyPlan:
                    for suffix in catalogue.FIGURE_SUFFIXES]  # fmt: skip
         outputs += [paths.table_file(task, suffix) for task in self.tasks
                     for suffix in catalogue.TABLE_SUFFIXES]  # fmt: skip
+        outputs += [paths.table_file(catalogue.CLAIMS, suffix)
+                    for suffix in catalogue.CLAIMS_SUFFIXES]  # fmt: skip
         job = FiguresJob(
             dpi=self.study.figures.dpi, example_reynolds_number=self.example_reynolds_number(),
             example_sample=self.study.figures.example_sample, main_model=self.main_model,

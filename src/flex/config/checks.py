@@ -164,10 +164,11 @@ def _sample_rules(config: StudyConfiguration) -> list[str]:
             horizons["sample.steps_study_horizon"] = sample.steps_study_horizon
         for key, horizon in horizons.items():
             if snapshots < horizon + 2:
+                smaller = f" or a horizon of at most {snapshots - 2}" if snapshots > 2 else ""
                 problems.append(
                     f"'{key}' = {horizon} needs {horizon + 2} snapshots per trajectory (frames "
                     f"t-1, t and {horizon} lead(s)), but 'simulate.num_snapshots' = {snapshots}; "
-                    f"allowed: a horizon of at most {snapshots - 2}"
+                    f"allowed: at least {horizon + 2} snapshots{smaller}"
                 )
     return problems
 

@@ -18,3 +18,7 @@ model's calibration; forecasts are shown at lead 1."""
 STUDY_WIDE = ("fig5_forecast_leads", "fig6_sampling_steps", "fig7_residual_vs_raw",
               "fig8_velocity_zero_shot")  # fmt: skip
 """Figures drawn once, when the study has what they compare (see the study plan)."""
+
+CLAIMS = "claims"
+CLAIMS_SUFFIXES = ("md", "csv")
+"""The claims table (`flex.figures.claims`): results/tables/claims.md and .csv."""

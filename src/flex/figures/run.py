@@ -4,8 +4,9 @@ Inputs (given by the rule): the summary (`summary.nc`), the evaluation files of 
 (vorticity) and the sample files of the main model and the trivial baselines. Each file is placed
 by its attributes (task, model, Reynolds number, study), never by its path, and nothing is globbed:
 files left in results/ by an earlier configuration are never drawn. Outputs: exactly the declared
-files (`{name}.png`, `{name}.pdf` for each figure, `{task}.csv|md|tex` for each table); a declared
-output that was not written fails the job. Figure names and captions: `catalogue`.
+files (`{name}.png`, `{name}.pdf` for each figure, `{task}.csv|md|tex` for each table, and the
+claims table `claims.md|csv`, see `claims`); a declared output that was not written fails the
+job. Figure names: `catalogue`; captions: workflow/report/.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import xarray as xr
 from flex.config import FiguresJob
 from flex.errors import StageFailure
 from flex.figures import plots
+from flex.figures.claims import claim_rows, write_claims
 from flex.figures.tables import table_rows, write_tables
 from flex.io.netcdf import open_input, reading
 from flex.kinds import TRIVIAL
@@ -71,6 +73,9 @@ class _Outputs:
     def table(self, rows, name: str, caption: str) -> None:
         self.written.update(write_tables(rows, self.by_name[name], caption))
 
+    def claims(self, rows, name: str) -> None:
+        self.written.update(write_claims(rows, self.by_name[name]))
+
     def check(self) -> None:
         missing = sorted(str(p) for paths in self.by_name.values() for p in paths
                          if p not in self.written)  # fmt: skip
@@ -121,6 +126,7 @@ def run(job: FiguresJob, summary_file: Path, evaluations: list[Path], samples: l
         out.figure(plots.residual_against_raw(variance, summary), "fig7_residual_vs_raw", job.dpi)
     if "fig8_velocity_zero_shot" in wanted:
         out.figure(plots.velocity_zero_shot(summary), "fig8_velocity_zero_shot", job.dpi)
+    out.claims(claim_rows(summary, job.tasks, job.main_model), "claims")
     out.check()
     log.info("wrote %d figure and table files", len(out.written))
     return sorted(out.written)

@@ -116,6 +116,9 @@ class _Model:
         self.coarsen_factor = state["coarsen_factor"] if job.task == "sr" else None
         self.schedule = CosineLogSNR(shift=state["logsnr_shift"])
         if self.kind.diffusion:
+            if job.ensemble is None:
+                raise StageFailure(f"{job.task}/{job.model} is a diffusion model: its job needs "
+                                   "the ensemble settings (steps, members, seed)")  # fmt: skip
             self.members = job.ensemble.ensemble_size
 
 

@@ -4,24 +4,16 @@ normalisation statistics of the training simulations."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from flex.command import parse_json, run_stage, stage_parser
+from flex.command import file_stage
 from flex.config import CoarsenExecution, StatisticsJob
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = stage_parser("flex training_statistics", __doc__)
-    parser.add_argument("--output", required=True, type=Path)
-    parser.add_argument("inputs", nargs="+", type=Path)
+    from flex.statistics.run import run
 
-    def handler(args) -> None:
-        from flex.statistics.run import run
-
-        run(parse_json(args.job, StatisticsJob, "job"),
-            parse_json(args.execution, CoarsenExecution, "execution"), args.inputs, args.output)  # fmt: skip
-
-    return run_stage(parser, handler, argv)
+    return file_stage("flex training_statistics", __doc__, StatisticsJob, CoarsenExecution, run,
+                      argv, many_inputs=True)  # fmt: skip
 
 
 if __name__ == "__main__":

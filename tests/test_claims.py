@@ -1,0 +1,71 @@
+"""The claims table against a summary whose verdicts are known by construction."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import xarray as xr
+
+from flex.figures.claims import HELD_OUT_TOLERANCE, claim_rows, write_claims
+
+RFNE = {  # (model, split): RFNE of super-resolution
+    ("bicubic", "in_distribution"): 0.50, ("bicubic", "held_out"): 0.60,
+    ("flex", "in_distribution"): 0.20, ("flex", "held_out"): 0.26,
+    ("unet", "in_distribution"): 0.25, ("unet", "held_out"): 0.24,
+    ("regression", "in_distribution"): 0.19, ("regression", "held_out"): 0.30,
+    ("flex_raw", "in_distribution"): 0.30, ("flex_raw", "held_out"): 0.35,
+}  # fmt: skip
+STEPS = {1: 0.30, 2: 0.208, 4: 0.20, 8: 0.205}
+
+
+def summary() -> xr.Dataset:
+    rows = []
+    for (model, split), rfne in RFNE.items():
+        for re in (100.0, 200.0):  # two Reynolds numbers per split, same mean
+            spread = 0.01 if re == 100.0 else -0.01
+            crps = 0.5 if model == "flex" else 0.6
+            rows.append(dict(task="sr", model=model, variable="vorticity", study="main",
+                             split=split, reynolds_number=re, sampling_steps=2, lead=0,
+                             rfne=rfne + spread, crps=crps, ssim=0.9,
+                             spread_skill_ratio=np.nan))  # fmt: skip
+    for (steps, rfne), re in itertools.product(STEPS.items(), (100.0, 200.0)):
+        rows.append(dict(task="sr", model="flex", variable="vorticity", study="steps",
+                         split="in_distribution", reynolds_number=re, sampling_steps=steps,
+                         lead=0, rfne=rfne, crps=0.5, ssim=0.9, spread_skill_ratio=0.5))  # fmt: skip
+    return xr.Dataset({key: ("row", [r[key] for r in rows]) for key in rows[0]})
+
+
+def verdicts(rows) -> dict[tuple[str, str, str], str]:
+    return {(r["claim"], r["split"], r["metric"]): r["holds"] for r in rows}
+
+
+def test_each_claim_is_decided_by_the_numbers(tmp_path):
+    rows = claim_rows(summary(), ("sr",), "flex")
+    found = verdicts(rows)
+    assert found[("flex beats bicubic", "held_out", "rfne")] == "holds"
+    assert found[("flex beats the U-Net", "in_distribution", "rfne")] == "holds"
+    assert found[("flex beats the U-Net", "held_out", "rfne")] == "does not hold"
+    assert found[("flex beats the regression", "in_distribution", "rfne")] == "does not hold"
+    assert found[("flex beats the regression", "held_out", "rfne")] == "holds"
+    assert found[("flex beats the regression", "in_distribution", "crps")] == "holds"
+    # 0.26 / 0.60 = 0.433 against 0.20 / 0.50 = 0.40: 8% worse, within the tolerance
+    assert HELD_OUT_TOLERANCE >= 0.08
+    held = next(r for r in rows if r["claim"].startswith("held-out Re"))
+    assert held["holds"] == "holds" and abs(held["main"] - 0.26 / 0.60) < 1e-12
+    steps = next(r for r in rows if r["claim"].startswith("two steps suffice"))
+    assert (
+        "best at 4 step(s)" in steps["claim"] and steps["holds"] == "holds"
+    )  # 0.208 <= 1.05 x 0.20
+    paths = write_claims(rows, [tmp_path / "claims.md", tmp_path / "claims.csv"])
+    assert paths[0].read_text().count("\n") == len(rows) + 2
+    assert paths[1].read_text().splitlines()[0] == "claim,task,split,metric,main,other,holds"
+
+
+def test_claims_of_absent_models_are_left_out():
+    data = summary()
+    data = data.where(data.model != "unet", drop=True)
+    claims = {r["claim"] for r in claim_rows(data, ("sr",), "flex")}
+    assert "flex beats the U-Net" not in claims and "flex beats bicubic" in claims
+    no_flex = {r["claim"] for r in claim_rows(data, ("sr",), "regression")}
+    assert not any("flex_raw" in claim for claim in no_flex)
