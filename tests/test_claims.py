@@ -53,13 +53,15 @@ def test_each_claim_is_decided_by_the_numbers(tmp_path):
     assert HELD_OUT_TOLERANCE >= 0.08
     held = next(r for r in rows if r["claim"].startswith("held-out Re"))
     assert held["holds"] == "holds" and abs(held["main"] - 0.26 / 0.60) < 1e-12
+    assert held["difference"] == "+8.3%"  # (0.4333 - 0.40) / 0.40
     steps = next(r for r in rows if r["claim"].startswith("two steps suffice"))
     assert (
         "best at 4 step(s)" in steps["claim"] and steps["holds"] == "holds"
     )  # 0.208 <= 1.05 x 0.20
     paths = write_claims(rows, [tmp_path / "claims.md", tmp_path / "claims.csv"])
     assert paths[0].read_text().count("\n") == len(rows) + 2
-    assert paths[1].read_text().splitlines()[0] == "claim,task,split,metric,main,other,holds"
+    header = paths[1].read_text().splitlines()[0]
+    assert header == "claim,task,split,metric,main,other,difference,holds"
 
 
 def test_claims_of_absent_models_are_left_out():

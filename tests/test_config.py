@@ -131,10 +131,12 @@ def _sample(config, **values):
 
 CROSS_FIELD = [
     # (edit, words the one line must contain)
-    (lambda c: (c["coarsen"].update(coarsen_factor=4), c["data"].update(patch_size=20)),
+    (lambda c: (c["coarsen"].update(coarsen_factor=4), c["data"].update(patch_size=20),
+                c["train"].update(models=["flex"])),
      ["'data.patch_size' = 20", "'tiny' flex backbone", "'train.defaults.model_size'",
-      "not divisible by 2^3"]),
-    (lambda c: (c["train"]["overrides"].update({"fc/unet": {"model_size": "small"}}),
+      "not divisible by 2^4"]),
+    (lambda c: (c["train"].update(tasks=["fc"], models=["unet"]),
+                c["train"]["overrides"].update({"fc/unet": {"model_size": "small"}}),
                 c["data"].update(patch_size=24), c["coarsen"].update(coarsen_factor=8)),
      ["'data.patch_size' = 24", "'small' unet backbone",
       "train.overrides['fc/unet'].model_size"]),

@@ -31,10 +31,30 @@ def test_flex_parts_match_the_papers_breakdown():
     assert parameter_count(model.decoder) == pytest.approx(28.51e6, rel=0.005)
 
 
-def test_tiny_presets_are_small():
-    for backbone in ("flex", "unet"):
-        count = parameter_count(build_model(preset(backbone, "tiny", 1, 64)))
-        assert 1e6 < count < 5e6, (backbone, count)
+def transformer_share(model) -> float:
+    """The latent transformer's share of FLEX's parameters (its encoder, middle and decoder
+    token blocks)."""
+    transformer = parameter_count(model.transformer) + parameter_count(model.decoder.blocks)
+    return transformer / parameter_count(model)
+
+
+def test_tiny_flex_keeps_the_proportions_of_small():
+    """Scaled in width, not architecture: the transformer's share within 3 points of small's, at
+    least 2 long token skips, and as many down-samplings (the same bottleneck / patch ratio)."""
+    with torch.device("meta"):
+        tiny = build_model(preset("flex", "tiny", 1, 64))
+        small = build_model(preset("flex", "small", 1, 256))
+    assert abs(transformer_share(tiny) - transformer_share(small)) < 0.03
+    assert transformer_share(small) == pytest.approx(0.15, abs=0.01)
+    assert tiny.config.depth // 2 >= 2
+    assert len(tiny.config.channels) == len(small.config.channels)
+    assert 1e6 < parameter_count(tiny) < 5e6  # trainable on a laptop CPU
+
+
+def test_tiny_unet_has_the_parameters_of_tiny_flex():
+    with torch.device("meta"):
+        flex, unet = (build_model(preset(b, "tiny", 1, 64)) for b in ("flex", "unet"))
+    assert parameter_count(unet) == pytest.approx(parameter_count(flex), rel=0.10)
 
 
 @pytest.mark.parametrize("backbone", ["flex", "unet"])

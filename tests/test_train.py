@@ -66,7 +66,7 @@ def test_a_tiny_model_overfits_one_batch(model):
     net = build_model(preset("flex", "tiny", 1, 32, dropout=0.0))
     batch = {"input": torch.randn(2, 1, 32, 32), "base": torch.randn(2, 1, 32, 32),
              "target": torch.randn(2, 1, 32, 32), "reynolds": torch.rand(2)}  # fmt: skip
-    optimiser = torch.optim.AdamW(net.parameters(), lr=2e-3)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3)  # 2e-3, no warm-up: 13 blocks diverge
     losses = []
     for _ in range(150):
         generator = torch.Generator().manual_seed(1)  # the same t and noise: one fixed batch

@@ -98,6 +98,7 @@ class TrainSettings:
     betas: tuple[float, ...]
     weight_decay: float
     warmup_steps: int
+    lr_schedule: str
     steps: int
     batch_size: int
     grad_clip: float
@@ -107,6 +108,7 @@ class TrainSettings:
     dropout: float
     validation_every: int
     validation_batches: int
+    validation_members: int
     precision: str
     seed: int
 

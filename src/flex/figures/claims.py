@@ -14,6 +14,10 @@ made to hold.
   held-out Reynolds numbers at most `HELD_OUT_TOLERANCE` above the in-distribution ratio;
 - two steps suffice: RFNE with 2 steps at most `STEPS_TOLERANCE` above the best of the steps
   study (in distribution).
+
+Each row also gives the relative difference (main - compared) / compared, so that a verdict
+decided by a fraction of a percent reads as what it is: the study has one test trajectory per
+Reynolds number and no error bars.
 """
 
 from __future__ import annotations
@@ -38,12 +42,13 @@ STEPS_TOLERANCE = 0.05
 """Two steps suffice when their RFNE is within 5% of the best number of steps studied."""
 
 SPLITS = ("in_distribution", "held_out")
-COLUMNS = ("claim", "task", "split", "metric", "main", "other", "holds")
+COLUMNS = ("claim", "task", "split", "metric", "main", "other", "difference", "holds")
 
 
 def _row(claim, task, split, metric, main, other, holds) -> dict:
     return {"claim": claim, "task": task, "split": split, "metric": metric, "main": main,
-            "other": other, "holds": "holds" if holds else "does not hold"}  # fmt: skip
+            "other": other, "difference": f"{(main - other) / other:+.1%}",
+            "holds": "holds" if holds else "does not hold"}  # fmt: skip
 
 
 def _comparisons(means: dict, task: str, main: str) -> list[dict]:
@@ -103,7 +108,7 @@ def write_claims(rows: list[dict], paths: list[Path]) -> list[Path]:
         return value if isinstance(value, str) else f"{value:.4f}"
 
     lines = [[cell(row[c]) for c in COLUMNS] for row in rows]
-    header = ["claim", "task", "split", "metric", "main model", "compared", "verdict"]
+    header = ["claim", "task", "split", "metric", "main model", "compared", "difference", "verdict"]
     markdown = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
                           *("| " + " | ".join(line) + " |" for line in lines)]) + "\n"  # fmt: skip
     table = io.StringIO()

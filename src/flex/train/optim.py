@@ -47,9 +47,13 @@ def make_optimizer(parameters, settings: TrainSettings) -> torch.optim.Optimizer
                              weight_decay=settings.weight_decay)  # fmt: skip
 
 
-def learning_rate_factor(step: int, warmup: int, total: int) -> float:
-    """Multiplier of the base learning rate at optimiser step `step` (0-based)."""
+def learning_rate_factor(step: int, warmup: int, total: int, schedule: str = "cosine") -> float:
+    """Multiplier of the base learning rate at optimiser step `step` (0-based): linear warm-up
+    over `warmup` steps, then 1/2 (1 + cos(pi (step - warmup) / (total - warmup))) (`cosine`,
+    zero at `total`) or 1 (`constant`)."""
     if step < warmup:
         return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))

@@ -47,7 +47,7 @@ from flex.diffusion.schedule import CosineLogSNR
 from flex.errors import StageFailure
 from flex.io.netcdf import atomic_output
 from flex.kinds import INPUT_CHANNELS, MODEL_KINDS
-from flex.models import build_model, checkpoint, parameter_count, preset
+from flex.models import ModelConfig, build_model, checkpoint, parameter_count, preset
 from flex.train.ema import EMA
 from flex.train.objectives import batch_loss
 from flex.train.optim import learning_rate_factor, make_optimizer
@@ -55,8 +55,9 @@ from flex.train.resume import load_own, resume_key
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("step", "train_loss", "validation_loss", "validation_rfne", "baseline_rfne",
-                   "learning_rate", "examples_per_s", "elapsed_s")  # fmt: skip
+HISTORY_COLUMNS = ("step", "train_loss", "validation_loss", "validation_rfne",
+                   "validation_member_rfne", "baseline_rfne", "learning_rate", "examples_per_s",
+                   "elapsed_s")  # fmt: skip
 MONITOR_STEPS = 2
 """DDIM steps of the validation samples (the paper's default for sampling)."""
 
@@ -130,23 +131,37 @@ def _step_generator(seed: int, step: int, rank: int, device: torch.device) -> to
 @torch.no_grad()
 def score_validation(model, loader, kind, schedule, settings, device) -> dict[str, float]:
     """On fixed validation examples with fixed noise, with `model` (the EMA weights): the mean
-    loss, and the RFNE of one sample per example (MONITOR_STEPS DDIM steps) and of the trivial
-    baseline (the base: up-sampled input or last frame), both pooled over the examples."""
+    loss; the RFNE of the mean of `validation_members` members per example (MONITOR_STEPS DDIM
+    steps), of the members themselves, and of the trivial baseline (the base: up-sampled input
+    or last frame), each pooled over the examples: RFNE = sqrt(sum |x - y|^2 / sum |y|^2)."""
     generator = _step_generator(settings.seed, -1, 0, device)
-    losses, error, baseline, norm = [], 0.0, 0.0, 0.0
+    members = settings.validation_members
+    losses, mean_error, member_error, baseline, norm = [], 0.0, 0.0, 0.0, 0.0
     for index, batch in enumerate(loader):
         batch = _to(batch, device)
         losses.append(float(batch_loss(model, batch, kind, schedule, settings.loss, generator)))
-        seeds = [
-            [settings.seed + index * len(batch["target"]) + i] for i in range(len(batch["target"]))
-        ]
-        sample = predict(model, kind, batch["input"], batch["base"], batch["reynolds"], seeds,
-                         MONITOR_STEPS, schedule)[:, 0]  # fmt: skip
-        error += float(((sample - batch["target"]) ** 2).sum())
-        baseline += float(((batch["base"] - batch["target"]) ** 2).sum())
-        norm += float((batch["target"] ** 2).sum())
+        size = len(batch["target"])
+        seeds = [[settings.seed + ((index * size + i) * members + k) for k in range(members)]
+                 for i in range(size)]  # fmt: skip
+        ensemble = predict(model, kind, batch["input"], batch["base"], batch["reynolds"], seeds,
+                           MONITOR_STEPS, schedule)  # (B, M, 1, H, W)  # fmt: skip
+        target = batch["target"]
+        mean_error += float(((ensemble.mean(dim=1) - target) ** 2).sum())
+        member_error += float(((ensemble - target[:, None]) ** 2).sum()) / members
+        baseline += float(((batch["base"] - target) ** 2).sum())
+        norm += float((target**2).sum())
     return {"validation_loss": sum(losses) / len(losses),
-            "validation_rfne": (error / norm) ** 0.5, "baseline_rfne": (baseline / norm) ** 0.5}  # fmt: skip
+            "validation_rfne": (mean_error / norm) ** 0.5,
+            "validation_member_rfne": (member_error / norm) ** 0.5,
+            "baseline_rfne": (baseline / norm) ** 0.5}  # fmt: skip
+
+
+def model_config(job: TrainJob) -> ModelConfig:
+    """The backbone `job` trains: its model's backbone at the size preset, for the task's input
+    channels and the training patch."""
+    settings, kind = job.settings, MODEL_KINDS[job.model]
+    return preset(kind.backbone, settings.model_size, INPUT_CHANNELS[job.task], job.patch_size,
+                  dropout=settings.dropout)  # fmt: skip
 
 
 def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: TrainOutputs,
@@ -166,13 +181,15 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
     validation_set = _examples(job, "validation", inputs.validation_fine,
                                inputs.validation_coarse, job.validation_seeds, normalisation,
                                batch * settings.validation_batches, settings.seed + 1)  # fmt: skip
-    model_config = preset(kind.backbone, settings.model_size, INPUT_CHANNELS[job.task],
-                          job.patch_size, dropout=settings.dropout)  # fmt: skip
-    model = build_model(model_config).to(device)
+    architecture = model_config(job)
+    model = build_model(architecture).to(device)
     ema = EMA(model, settings.ema_decay)
     optimizer = make_optimizer(model.parameters(), settings)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: learning_rate_factor(s, settings.warmup_steps, settings.steps)
+        optimizer,
+        lambda s: learning_rate_factor(
+            s, settings.warmup_steps, settings.steps, settings.lr_schedule
+        ),
     )
     schedule = CosineLogSNR(shift=settings.logsnr_shift)
     objective = LossModule(model, kind, schedule, settings.loss)
@@ -256,12 +273,12 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
                     "elapsed_s": time.perf_counter() - start,
                 })  # fmt: skip
                 bar.write(f"step {step}: train {history[-1]['train_loss']:.4f}, validation "
-                          f"{value:.4f}, RFNE {scores['validation_rfne']:.4f} (baseline "
+                          f"{value:.4f}, RFNE of the ensemble mean {scores['validation_rfne']:.4f} (baseline "
                           f"{scores['baseline_rfne']:.4f}), {history[-1]['examples_per_s']:.1f} "
                           "examples/s")  # fmt: skip
                 if value < best:
                     best = value
-                    checkpoint.save(checkpoint.model_state(model_config, ema.state_dict(), {
+                    checkpoint.save(checkpoint.model_state(architecture, ema.state_dict(), {
                         **metadata, "step": step, "validation_loss": value}), best_path)  # fmt: skip
             if validate:
                 interval_losses, interval_start = [], time.perf_counter()
