@@ -195,3 +195,43 @@ def test_a_diverging_run_stops_with_the_step_and_the_setting_to_change(tiny_resu
     assert "training sr/flex diverged: loss inf at step 2" in done.stderr
     assert "train.defaults.learning_rate (now 1e+30)" in done.stderr
     assert not (tmp_path / "model.pt").exists()
+
+
+def test_learning_rate_schedules_have_their_closed_forms():
+    from flex.train.optim import learning_rate_factor
+
+    warmup, total = 10, 110
+    assert learning_rate_factor(0, warmup, total) == pytest.approx(0.1)
+    assert learning_rate_factor(9, warmup, total) == pytest.approx(1.0)
+    assert learning_rate_factor(60, warmup, total) == pytest.approx(0.5)  # half-way: cos(pi/2)
+    assert learning_rate_factor(110, warmup, total) == pytest.approx(0.0, abs=1e-12)
+    for step in (9, 10, 60, 110, 500):
+        assert learning_rate_factor(step, warmup, total, "constant") == 1.0
+    assert learning_rate_factor(4, warmup, total, "constant") == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("model", ["flex", "regression"])
+def test_validation_rfne_of_the_ensemble_mean(model):
+    """RFNE pooled over examples: the ensemble mean's never exceeds the members' (the mean
+    squared error of the mean is at most the members' mean squared error); a deterministic
+    model's members are one prediction, so both are equal."""
+    from flex.train.run import score_validation
+
+    torch.manual_seed(0)
+    net = build_model(preset("flex", "tiny", 1, 32)).eval()
+    for parameter in net.parameters():  # leave the zero initialisation: members must differ
+        torch.nn.init.normal_(parameter, std=0.02)
+    generator = torch.Generator().manual_seed(3)
+    batches = [{k: torch.randn(2, 1, 32, 32, generator=generator)
+                for k in ("input", "base", "target")} | {"reynolds": torch.rand(2)}
+               for _ in range(2)]  # fmt: skip
+    settings = dataclasses.replace(STUDY.train.settings("sr", model), validation_members=4)
+    scores = score_validation(net, batches, MODEL_KINDS[model], CosineLogSNR(), settings,
+                              torch.device("cpu"))  # fmt: skip
+    if model == "regression":
+        assert scores["validation_rfne"] == pytest.approx(scores["validation_member_rfne"])
+    else:
+        assert scores["validation_rfne"] < scores["validation_member_rfne"]
+    norm = sum(float((b["target"] ** 2).sum()) for b in batches)
+    error = sum(float(((b["base"] - b["target"]) ** 2).sum()) for b in batches)
+    assert scores["baseline_rfne"] == pytest.approx((error / norm) ** 0.5)
