@@ -10,11 +10,11 @@ is the study's training job for (task, model), with that optimiser and learning 
 steps and a constant rate after the warm-up (`lr_schedule: constant`, so that the curve at step s
 is what a run stopped at s would give, without the cosine decay's end-of-run drop), run as the
 real stage (`python -m flex.train`, one torch thread each, `--parallel` at a time; logs and
-history.csv under `--output`; an interrupted run resumes). Validation: the study's fixed
-validation patches, every `--validation-every` steps, RFNE of the ensemble mean of
-`validation_members` 2-step members (`validation_rfne` in history.csv). Printed: RFNE at every
-doubling of the steps, its improvement over the last doubling (converged: less than 2%), the
-best validation loss and the training rate.
+history.csv under `--output`, default results/learning_curves; an interrupted run resumes).
+Validation: the study's fixed validation patches, every `--validation-every` steps, RFNE of the
+ensemble mean of `validation_members` 2-step members (`validation_rfne` in history.csv).
+Printed: RFNE at every doubling of the steps, its improvement over the last doubling (converged:
+less than 2%), the best validation loss and the training rate.
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def read_history(path: Path) -> list[dict[str, float]]:
 
 
 def summary(runs: list[Run], output: Path) -> None:
-    print("\n| run | RFNE at steps (ensemble mean) | last doubling | converged (< 2%) | "
+    print("\n| run | RFNE at steps (ensemble mean) | improvement over the last doubling | "
+          "converged (< 2%) | "
           "best validation loss (step) | examples/s |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for run in runs:
@@ -185,7 +186,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1600)
     parser.add_argument("--validation-every", type=int, default=100)
     parser.add_argument("--parallel", type=int, default=2)
-    parser.add_argument("--output", type=Path, default=ROOT / "bench/learning_curves")
+    parser.add_argument("--output", type=Path, default=Path("results/learning_curves"))
     parser.add_argument("--figure", type=Path, default=ROOT / "docs/figures/learning_curves.png")
     parser.add_argument("--report-only", action="store_true", help="table and figure of past runs")
     args = parser.parse_args()

@@ -137,7 +137,8 @@ def test_figures_draw_only_the_models_and_tasks_asked_for(tiny_results, tmp_path
     evaluations = sorted((results / "evaluate/sr").glob("*/re*_seed13.nc"))
     samples = sorted((results / "sample/sr/unet").glob("re*_seed13.nc"))
     samples += sorted((results / "sample/sr/bicubic").glob("re*_seed13.nc"))
-    figures = ("fig1_samples_sr", "fig2_spectra_sr", "fig3_errors_sr", "fig4_calibration_sr")
+    figures = ("fig1_samples_sr", "fig2_spectra_sr", "fig3_errors_sr", "fig4_calibration_sr",
+               "fig9_spectral_error_sr")  # fmt: skip
     outputs = [tmp_path / f"{name}.{suffix}" for name in figures for suffix in ("png", "pdf")]
     outputs += [tmp_path / f"sr.{suffix}" for suffix in ("csv", "md", "tex")]
     job = FiguresJob(80, 60.0, 0, "unet", figures, ("sr",))

@@ -11,9 +11,11 @@ from __future__ import annotations
 FIGURE_SUFFIXES = ("png", "pdf")
 TABLE_SUFFIXES = ("csv", "md", "tex")
 
-PER_TASK = ("fig1_samples", "fig2_spectra", "fig3_errors", "fig4_calibration")
+PER_TASK = ("fig1_samples", "fig2_spectra", "fig3_errors", "fig4_calibration",
+            "fig9_spectral_error")  # fmt: skip
 """Figures drawn once per task (`{name}_{task}`): samples, spectra, errors against Re, the main
-model's calibration; forecasts are shown at lead 1."""
+model's calibration, every model's relative spectral error against k; forecasts are shown at
+lead 1."""
 
 STUDY_WIDE = ("fig5_forecast_leads", "fig6_sampling_steps", "fig7_residual_vs_raw",
               "fig8_velocity_zero_shot")  # fmt: skip

@@ -79,6 +79,32 @@ def spectra(by_reynolds: dict[float, dict[str, xr.Dataset]], held_out: set[float
     return figure
 
 
+def spectral_error(by_reynolds: dict[float, dict[str, xr.Dataset]], held_out: set[float]):
+    """Figure 9: relative spectral error |E_members - E_truth| / E_truth against k for every
+    model, mean over the Reynolds numbers of each split (held out dashed); dotted: 0.5 (members
+    within 50% of the truth) and 1 (members at twice the truth, or none)."""
+    figure, axis = plt.subplots(figsize=(6.4, 4.2))
+    models = sorted({model for by_model in by_reynolds.values() for model in by_model})
+    for model in models:
+        colour, _ = STYLE.get(model, ("C9", "."))
+        for split, style in (("in_distribution", "-"), ("held_out", "--")):
+            curves = [by_model[model].relative_spectral_error
+                      for re, by_model in by_reynolds.items()
+                      if model in by_model and (re in held_out) == (split == "held_out")]  # fmt: skip
+            if not curves:
+                continue
+            lead = {"lead": 0} if "lead" in curves[0].dims else {}
+            mean = np.mean([c.isel(**lead).values for c in curves], axis=0)
+            label = f"{model}" + (" (held-out Re)" if split == "held_out" else "")
+            axis.loglog(np.arange(1, len(mean)), mean[1:], style, color=colour, label=label)
+    for level in (0.5, 1.0):
+        axis.axhline(level, color="k", ls=":", lw=0.8)
+    axis.set(xlabel="wavenumber k", ylabel="|E_members - E_truth| / E_truth")
+    axis.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    return figure
+
+
 def _reynolds_axis(axis, reynolds_numbers) -> None:
     """Log-scaled x axis ticked at the study's own Reynolds numbers, in plain numbers."""
     values = np.unique(np.asarray(reynolds_numbers, dtype=float))

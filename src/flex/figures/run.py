@@ -110,6 +110,9 @@ def run(job: FiguresJob, summary_file: Path, evaluations: list[Path], samples: l
                 with open_input(path) as opened, reading(path):
                     by_reynolds[re][model] = opened.load()
         out.figure(plots.spectra(by_reynolds, held_out), f"fig2_spectra_{task}", job.dpi)
+        if f"fig9_spectral_error_{task}" in wanted:
+            out.figure(plots.spectral_error(by_reynolds, held_out), f"fig9_spectral_error_{task}",
+                       job.dpi)  # fmt: skip
         out.figure(plots.metric_against_reynolds(summary, task, ("rfne", "crps")),
                    f"fig3_errors_{task}", job.dpi)  # fmt: skip
         if f"fig4_calibration_{task}" in wanted:
