@@ -36,7 +36,8 @@ import torch
 from flex.data.examples import TaskExamples, split_files
 from flex.data.splits import Trajectory
 from flex.diffusion.parameterisation import eps_from_v, x0_from_v
-from flex.diffusion.sampler import ddim_sample, member_noise, uniform_times
+from flex.diffusion.predict import predict
+from flex.diffusion.sampler import uniform_times
 from flex.diffusion.schedule import CosineLogSNR
 from flex.evaluate.spectra import energy_spectrum
 from flex.kinds import MODEL_KINDS
@@ -78,18 +79,11 @@ def scores(members: np.ndarray, truth: np.ndarray) -> dict[str, float]:
             "band_error": float(np.abs(ratio[band] - 1).max())}  # fmt: skip
 
 
-@torch.no_grad()
 def ensemble(net, kind, batch, schedule, members: int, times: torch.Tensor) -> torch.Tensor:
     """Members (B, M, 1, n, n) of the full field in normalised units on the time grid `times`."""
-    size = batch["base"].shape[0]
-    features = net.encode_task(batch["input"], batch["reynolds"]).repeat(members)
-    reynolds = batch["reynolds"].repeat_interleave(members)
-    seeds = [1000 * b + k for b in range(size) for k in range(members)]
-    noise = member_noise(tuple(batch["base"].shape[1:]), seeds)
-    x0 = ddim_sample(lambda z, t: net.denoise(z, t, reynolds, features), noise, schedule,
-                     len(times) - 1, times)  # fmt: skip
-    x0 = x0.view(size, members, *batch["base"].shape[1:])
-    return x0 + batch["base"][:, None] if kind.residual else x0
+    seeds = [[1000 * b + k for k in range(members)] for b in range(batch["base"].shape[0])]
+    return predict(net, kind, batch["input"], batch["base"], batch["reynolds"], seeds,
+                   len(times) - 1, schedule, times=times)  # fmt: skip
 
 
 @torch.no_grad()

@@ -27,10 +27,12 @@ def predict(
     steps: int,
     schedule: CosineLogSNR,
     features=None,
+    times: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Predictions (B, M, 1, H, W) in normalised units; `seeds[b][k]` seeds member k of input b.
 
-    `features` may be given (computed once by the caller) to skip the task encoder."""
+    `features` may be given (computed once by the caller) to skip the task encoder; `times` is
+    the DDIM time grid (`flex.diffusion.sampler.ddim_sample`; default uniform)."""
     batch, members = len(seeds), len(seeds[0])
     if features is None:
         features = model.encode_task(task_input, reynolds)
@@ -43,7 +45,7 @@ def predict(
     flat_seeds = [s for member_seeds in seeds for s in member_seeds]
     noise = member_noise(tuple(base.shape[1:]), flat_seeds, base.device).to(base.dtype)
     x0 = ddim_sample(
-        lambda z, t: model.denoise(z, t, reynolds_rep, repeated), noise, schedule, steps
+        lambda z, t: model.denoise(z, t, reynolds_rep, repeated), noise, schedule, steps, times
     )
     x0 = x0.view(batch, members, *base.shape[1:])
     return x0 + base[:, None] if kind.residual else x0
