@@ -52,7 +52,7 @@ def default_examples(results: Path, task: str, examples: int):
                              root / paths.coarse_file(t.reynolds_number, t.seed))
              for t in allowed]  # fmt: skip
     stats = read_statistics(root / paths.STATISTICS)
-    return TaskExamples(task, files, "train", allowed, patch_size=study.data.patch_size,
+    return TaskExamples(task, files, "train", allowed, patch_size=study.data.patch(task),
                         normalisation=stats["vorticity"], reynolds_scale=study.data.reynolds_scale,
                         examples_per_epoch=examples)  # fmt: skip
 
@@ -159,19 +159,20 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     study = study_of()
-    patch = study.data.patch_size
     rows = []
     for task, channels in (("sr", 1), ("fc", 2)):
+        patch = study.data.patch(task)
         examples = default_examples(args.results, task, args.examples)
         rates = {w: loader_rate(examples, w) for w in (0, 2)}
         consumer, parameters = consumer_rate(channels, patch)
-        rows.append((task, rates[0], rates[2], consumer, rates[0] / consumer, parameters))
-    print(f"default config: patch {patch}^2, batch 8")
-    print("| task | loader ex/s (0 workers) | loader ex/s (2 workers) | FLEX tiny training ex/s "
+        rows.append((task, rates[0], rates[2], consumer, rates[0] / consumer, parameters, patch))
+    print("default config, batch 8")
+    print("| task | patch | loader ex/s (0 workers) | loader ex/s (2 workers) | FLEX tiny training ex/s "
           "| ratio (0 workers) | parameters |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
-    for row in rows:
-        print("| {} | {:.0f} | {:.0f} | {:.1f} | {:.1f} | {:.2f}M |".format(*row[:5], row[5] / 1e6))
+    print("|---|---|---|---|---|---|---|")
+    for task, *rates, parameters, patch in rows:
+        print("| {} | {}^2 | {:.0f} | {:.0f} | {:.1f} | {:.1f} | {:.2f}M |".format(
+            task, patch, *rates, parameters / 1e6))
     if args.big:
         big_file_part(args.big)
     print(json.dumps({"torch_threads": torch.get_num_threads()}))

@@ -187,7 +187,7 @@ class StudyPlan:
                 outputs = tuple(paths.train_file(p, task, model)
                                 for p in (paths.MODEL, paths.HISTORY, paths.TRAIN_JOB))  # fmt: skip
                 job = TrainJob(task, model, study.train.settings(task, model),
-                               study.data.patch_size, study.data.reynolds_scale,
+                               study.data.patch(task), study.data.reynolds_scale,
                                study.reynolds_numbers.train, study.seeds.train,
                                study.seeds.validation)  # fmt: skip
                 inputs = {**self._split_inputs(task), "statistics": paths.STATISTICS}
@@ -215,7 +215,7 @@ class StudyPlan:
             evaluation_snapshot_stride=study.data.evaluation_snapshot_stride,
             max_samples=sample.max_samples if steps is None else sample.steps_study_samples,
             horizon=horizon if task == "fc" else 1,
-            patch_size=study.data.patch_size if trivial else None,
+            patch_size=study.data.patch(task) if trivial else None,
             ensemble=EnsembleSettings(steps or sample.sampling_steps, sample.ensemble_size,
                                       sample.seed) if diffusion else None,
         )  # fmt: skip

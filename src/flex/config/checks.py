@@ -20,38 +20,51 @@ MIN_COARSE_POINTS = 2
 
 def cross_field_problems(config: StudyConfiguration) -> list[str]:
     """Every violated cross-field rule, one line each (key, value, what is allowed)."""
-    problems: list[str] = []
+    problems = _patch_rules(config)
+    if problems:  # the other rules need every trained task's patch side
+        return problems
     for rules in (_grid_rules, _time_rules, _split_rules, _model_rules, _sample_rules,
                   _figure_rules):  # fmt: skip
         problems += rules(config)
     return list(dict.fromkeys(problems))  # each line once, in order
 
 
+def _patch_rules(config: StudyConfiguration) -> list[str]:
+    tasks = list(config.train.tasks)
+    return [
+        f"'data.patch_size' = {config.data.patch_size} has no side for the task '{task}' of "
+        f"'train.tasks'; allowed: one side for every task, or one for each of {tasks}"
+        for task in tasks
+        if config.data.patch(task) is None
+    ]
+
+
 def _grid_rules(config: StudyConfiguration) -> list[str]:
     problems = []
     grid, factor = config.simulate.grid_size, config.coarsen.coarsen_factor
-    patch = config.data.patch_size
     if grid % factor:
         problems.append(
             f"'simulate.grid_size' = {grid} is not divisible by 'coarsen.coarsen_factor' = {factor}; "
             f"allowed: a grid size that is a multiple of {factor}"
         )
-    if patch % factor:
-        problems.append(
-            f"'data.patch_size' = {patch} is not divisible by 'coarsen.coarsen_factor' = {factor}; "
-            f"allowed: a multiple of {factor}"
-        )
-    if patch > grid:
-        problems.append(
-            f"'data.patch_size' = {patch} is larger than 'simulate.grid_size' = {grid}; "
-            f"allowed: at most {grid}"
-        )
-    if "sr" in config.train.tasks and patch // factor < MIN_COARSE_POINTS:
-        problems.append(
-            f"'coarsen.coarsen_factor' = {factor} leaves {patch // factor} coarse value(s) across a "
-            f"'data.patch_size' = {patch} patch; allowed: a factor of at most "
-            f"{patch // MIN_COARSE_POINTS} (at least {MIN_COARSE_POINTS} coarse values per side)"
-        )
+    for task in config.train.tasks:
+        patch, key = config.data.patch(task), config.data.patch_key(task)
+        if patch % factor:
+            problems.append(
+                f"'{key}' = {patch} is not divisible by 'coarsen.coarsen_factor' = {factor}; "
+                f"allowed: a multiple of {factor}"
+            )
+        if patch > grid:
+            problems.append(
+                f"'{key}' = {patch} is larger than 'simulate.grid_size' = {grid}; "
+                f"allowed: at most {grid}"
+            )
+        if task == "sr" and patch // factor < MIN_COARSE_POINTS:
+            problems.append(
+                f"'coarsen.coarsen_factor' = {factor} leaves {patch // factor} coarse value(s) "
+                f"across a '{key}' = {patch} patch; allowed: a factor of at most "
+                f"{patch // MIN_COARSE_POINTS} (at least {MIN_COARSE_POINTS} coarse values per side)"
+            )
     cutoff = grid / 3 if config.simulate.dealias else grid / 2
     wavenumber = config.physics.forcing_wavenumber
     if wavenumber >= cutoff:
@@ -129,8 +142,8 @@ def _model_rules(config: StudyConfiguration) -> list[str]:
             )
     if problems:
         return problems
-    patch = config.data.patch_size
     for task in train.tasks:
+        patch, key = config.data.patch(task), config.data.patch_key(task)
         for model in train.models:
             size = train.settings(task, model).model_size
             backbone = MODEL_KINDS[model].backbone
@@ -141,7 +154,7 @@ def _model_rules(config: StudyConfiguration) -> list[str]:
                 where = (f"train.overrides['{task}/{model}'].model_size" if override
                          else "train.defaults.model_size")  # fmt: skip
                 problems.append(
-                    f"'data.patch_size' = {patch} does not fit the '{size}' {backbone} backbone "
+                    f"'{key}' = {patch} does not fit the '{size}' {backbone} backbone "
                     f"('{where}'): {error}; allowed: a patch size divisible by its down-samplings"
                 )
     return problems
@@ -151,7 +164,7 @@ def _evaluation_patches(config: StudyConfiguration, task: str, horizon: int) -> 
     """Evaluation patches per test trajectory (before `max_samples`)."""
     snapshots = config.simulate.num_snapshots
     times = range(0, snapshots) if task == "sr" else range(1, snapshots - horizon)
-    tiles = (config.simulate.grid_size // config.data.patch_size) ** 2
+    tiles = (config.simulate.grid_size // config.data.patch(task)) ** 2
     return len(times[:: config.data.evaluation_snapshot_stride]) * tiles
 
 

@@ -81,11 +81,24 @@ class CoarsenConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Task examples: patch side (fine pixels), Re scale, evaluation snapshot stride."""
+    """Task examples: patch side (fine pixels), Re scale, evaluation snapshot stride.
 
-    patch_size: int
+    `patch_size` is one side for every task, or a mapping task -> side."""
+
+    patch_size: Any
     reynolds_scale: float
     evaluation_snapshot_stride: int
+
+    def patch(self, task: str) -> int | None:
+        """Side (fine pixels) of the square patches of `task`'s examples (None: not given)."""
+        if isinstance(self.patch_size, Mapping):
+            return self.patch_size.get(task)
+        return self.patch_size
+
+    def patch_key(self, task: str) -> str:
+        """The configuration key that sets `task`'s patch side."""
+        mapping = isinstance(self.patch_size, Mapping)
+        return f"data.patch_size.{task}" if mapping else "data.patch_size"
 
 
 @dataclasses.dataclass(frozen=True)
