@@ -171,8 +171,8 @@ def main() -> None:
           "| ratio (0 workers) | parameters |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     for task, *rates, parameters, patch in rows:
-        print("| {} | {}^2 | {:.0f} | {:.0f} | {:.1f} | {:.1f} | {:.2f}M |".format(
-            task, patch, *rates, parameters / 1e6))
+        row = "| {} | {}^2 | {:.0f} | {:.0f} | {:.1f} | {:.1f} | {:.2f}M |"
+        print(row.format(task, patch, *rates, parameters / 1e6))
     if args.big:
         big_file_part(args.big)
     print(json.dumps({"torch_threads": torch.get_num_threads()}))

@@ -63,6 +63,11 @@ BAD_VALUES = [
     ("coarsen.method", "magic", ["'coarsen.method'", "subsample"]),
     ("simulate.save_interval", 0, ["'simulate.save_interval'", "> 0"]),
     ("simulate.grid_size", _DELETE, ["missing key 'simulate.grid_size'"]),
+    ("data.patch_size", "big", ["'data.patch_size' = 'big'", "an integer >= 2 or a mapping"]),
+    ("data.patch_size", {"sr": 32, "xx": 32}, ["'data.patch_size' has the key 'xx'", "'sr', 'fc'"]),
+    ("data.patch_size", {"sr": 1, "fc": 32}, ["'data.patch_size.sr' = 1", ">= 2"]),
+    ("data.patch_size", {"sr": 32.0, "fc": 32}, ["'data.patch_size.sr' = 32.0", "type integer"]),
+    ("simulate.time_step", -1, ["'simulate.time_step' = -1", "a number > 0"]),
 ]
 
 
@@ -140,6 +145,12 @@ CROSS_FIELD = [
                 c["data"].update(patch_size=24), c["coarsen"].update(coarsen_factor=8)),
      ["'data.patch_size' = 24", "'small' unet backbone",
       "train.overrides['fc/unet'].model_size"]),
+    (lambda c: c["data"].update(patch_size={"sr": 32}),
+     ["'data.patch_size' = {'sr': 32} has no side for the task 'fc'", "one for each of ['sr', "]),
+    (lambda c: c["data"].update(patch_size={"sr": 128, "fc": 32}),
+     ["'data.patch_size.sr' = 128 is larger than 'simulate.grid_size' = 64"]),
+    (lambda c: c["data"].update(patch_size={"sr": 8, "fc": 32}),
+     ["'coarsen.coarsen_factor' = 8 leaves 1 coarse value(s)", "'data.patch_size.sr' = 8"]),
     (lambda c: c["simulate"].update(num_snapshots=3),
      ["'sample.horizon' = 2 needs 4 snapshots", "'simulate.num_snapshots' = 3"]),
     (lambda c: (c["simulate"].update(num_snapshots=4), _sample(c, horizon=3)),

@@ -250,6 +250,24 @@ def plan_changes(config: dict, baseline: dict) -> frozenset:
     )
 
 
+def test_one_task_s_patch_size_changes_that_task_s_jobs_only():
+    """`data.patch_size` per task: a new sr side changes the sr models and the sr samples (their
+    evaluations follow from the sample files), and no fc job."""
+    config = read_yaml(TINY)
+    side = config["data"]["patch_size"]
+    changed = _with(config, "data.patch_size", {"sr": side // 2, "fc": side})
+    per_task = {**config, "data": {**config["data"], "patch_size": {"sr": side, "fc": side}}}
+    assert plan_changes(per_task, config) == frozenset()  # one side or one per task: same plan
+    changes = plan_changes(changed, config)
+    rules = {rule for rule, _ in changes}
+    assert rules == {"train", "sample"}, changes
+    tasks = {dict(wildcards).get("task") or dict(wildcards)["name"].split("/")[0]
+             for _, wildcards in changes}  # fmt: skip
+    assert tasks == {"sr"}, changes
+    trained = sorted(dict(w)["model"] for rule, w in changes if rule == "train")
+    assert trained == sorted(config["train"]["models"])
+
+
 def test_every_config_key_reruns_exactly_the_jobs_that_read_it(tiny_results):
     """Keys that change the plan alike are one class; a real dry run decides each class."""
     config = read_yaml(TINY)

@@ -52,8 +52,22 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     if kind == "pattern":
         return f"a string matching {expected}"
     if kind == "oneOf":
-        return "null or a number > 0"
+        return " or ".join(_alternative(branch) for branch in expected)
     return f"{kind}: {_show(expected)}"
+
+
+def _alternative(branch: Mapping[str, Any]) -> str:
+    """One branch of a oneOf, in words."""
+    if "$ref" in branch:  # "#/$defs/positive_number" -> "a positive number"
+        return "a " + branch["$ref"].rsplit("/", 1)[-1].replace("_", " ")
+    kind = branch.get("type")
+    if kind == "null":
+        return "null"
+    if kind == "object":
+        return "a mapping"
+    if "minimum" in branch:
+        return f"an {kind} >= {branch['minimum']}"
+    return f"a value of type {kind}"
 
 
 def _describe(error: jsonschema.ValidationError) -> list[str]:
@@ -69,6 +83,13 @@ def _describe(error: jsonschema.ValidationError) -> list[str]:
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in error.instance]
         return [f"missing key '{dotted([*error.absolute_path, k])}'" for k in missing]
+    if "propertyNames" in error.schema_path:
+        return [f"'{where}' has the key {_show(error.instance)}; allowed keys: {_allowed(error)}"]
+    if error.validator == "oneOf":
+        # the value has the type of one alternative: say what is wrong inside that one
+        inside = [e for e in error.context or () if list(e.relative_schema_path)[1:] != ["type"]]
+        if inside:
+            return [line for e in inside for line in _describe(e)]
     return [f"'{where}' = {_show(error.instance)} is not allowed; expected {_allowed(error)}"]
 
 
