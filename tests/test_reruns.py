@@ -111,6 +111,7 @@ KEYS = {
     "figures.example_reynolds_number": (80, {"figures": 1, "all": 1}),
     "figures.example_sample": (1, {"figures": 1, "all": 1}),
     # how jobs run, never what they compute
+    "execution.simulate.device": ("cpu", NOTHING),
     "execution.simulate.snapshots_per_chunk": (3, NOTHING),
     "execution.coarsen.snapshots_per_chunk": (2, NOTHING),
     "execution.train.device": ("cpu", NOTHING),

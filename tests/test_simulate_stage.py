@@ -88,7 +88,7 @@ def test_same_seed_gives_identical_data_other_seed_does_not(trajectory, tiny_raw
         assert {k: v for k, v in a.attrs.items() if k not in ("history", "execution")} == {
             k: v for k, v in b.attrs.items() if k not in ("history", "execution")
         }
-        assert json.loads(b.attrs["execution"]) == {"snapshots_per_chunk": chunk}
+        assert json.loads(b.attrs["execution"]) == {"device": "auto", "snapshots_per_chunk": chunk}
         assert not np.allclose(a.vorticity.values, c.vorticity.values)
 
 

@@ -68,10 +68,20 @@ def run_under_slurm(workdir: Path, env: dict, *args: str) -> subprocess.Complete
     return done
 
 
+def on_the_cpu(config: dict) -> dict:
+    """The config with every device setting `cpu`: the cluster's GPUs are fake (/dev/null), and a
+    job given a GPU that it cannot use fails unless the config chooses the CPU (flex.devices)."""
+    for section in config["execution"].values():
+        if "device" in section:
+            section["device"] = "cpu"
+    return config
+
+
 @pytest.fixture(scope="module")
 def slurm_results(tmp_path_factory, slurm_env) -> tuple[Path, subprocess.CompletedProcess]:
     workdir = link_workflow(tmp_path_factory.mktemp("slurm_workflow"))
-    done = run_under_slurm(workdir, slurm_env, "--configfile", str(TINY))
+    (workdir / "cpu.yaml").write_text(yaml.safe_dump(on_the_cpu(read_yaml(TINY))))
+    done = run_under_slurm(workdir, slurm_env, "--configfile", "cpu.yaml")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return workdir, done
 
@@ -141,7 +151,7 @@ def test_a_job_failing_under_slurm_is_reported_with_its_log_and_leaves_no_output
     tmp_path, slurm_env
 ):
     workdir = link_workflow(tmp_path)
-    config = read_yaml(TINY)
+    config = on_the_cpu(read_yaml(TINY))
     config["simulate"]["time_step"] = 0.2  # far past the Courant limit: the run blows up
     (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
     target = "results/simulate/re160_seed11.nc"
@@ -157,6 +167,22 @@ def test_a_job_failing_under_slurm_is_reported_with_its_log_and_leaves_no_output
     assert Path(reported[1]).exists()
     assert not (workdir / target).exists()
     assert not list(workdir.glob("results/simulate/*"))  # no temporary file either
+
+
+def test_a_gpu_job_whose_library_cannot_use_its_gpu_fails_at_once(tmp_path, slurm_env):
+    """`device: auto` (the default) on a node whose GPU the code cannot use: the job fails with one
+    line in its log instead of computing on the CPU inside its GPU allocation."""
+    workdir = link_workflow(tmp_path)
+    target = "results/simulate/re160_seed11.nc"
+    done = run_under_slurm(workdir, slurm_env, target, "--retries", "0", "--configfile", str(TINY))
+    assert done.returncode != 0
+    assert "Error in rule simulate" in done.stdout + done.stderr
+    log = (workdir / "logs/simulate/re160_seed11.log").read_text()
+    (line,) = [line for line in log.splitlines() if "given a GPU" in line]
+    assert line.startswith("flex simulate: the job was given a GPU ("), line
+    assert "jax" in line and "set 'execution.simulate.device' to 'cpu'" in line
+    assert "Traceback" not in log and "steps/save" not in log  # before the solver is built
+    assert not list(workdir.glob("results/simulate/*"))
 
 
 def test_the_profile_users_get_has_no_ci_only_setting():

@@ -62,23 +62,6 @@ def set_torch_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def torch_device(setting: str, key: str, rank: int = 0):
-    """The torch device of an execution setting (`auto`, `cpu`, `cuda`). `cuda` where torch sees
-    no GPU fails at once, naming the key, rather than running on the CPU; `auto` takes the GPU
-    when there is one (rank r of a multi-GPU job takes GPU r modulo their number)."""
-    import torch
-
-    if setting == "cuda" and not torch.cuda.is_available():
-        build = torch.version.cuda or "none (a CPU-only build)"
-        raise StageFailure(
-            f"'{key}' = 'cuda', but torch {torch.__version__} sees no GPU (its CUDA build: "
-            f"{build}); run the job where a GPU is visible, or set '{key}' to 'auto' or 'cpu'"
-        )
-    if setting == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", rank % torch.cuda.device_count())
-
-
 def file_stage(prog: str, description: str, job_cls: type, execution_cls: type,
                run: Callable[..., Any], argv: list[str] | None = None,
                many_inputs: bool = False) -> int:  # fmt: skip

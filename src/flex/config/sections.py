@@ -169,6 +169,7 @@ class FiguresConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SimulateExecution:
+    device: str
     snapshots_per_chunk: int
 
 

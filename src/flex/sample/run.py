@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from flex import dims
-from flex.command import torch_device
+from flex.devices import torch_device
 from flex.config import SampleExecution, SampleJob, to_dict
 from flex.data.examples import TaskExamples, split_files
 from flex.data.splits import Trajectory

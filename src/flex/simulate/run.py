@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from flex.config import SimulateExecution, SimulationJob, to_dict
+from flex.devices import jax_backend
 from flex.errors import StageFailure
 from flex.io.netcdf import FieldWriter
 from flex.io.provenance import provenance_attrs
@@ -83,6 +84,7 @@ def _chunk_plan(total: int, per_chunk: int) -> list[tuple[int, int]]:
 def run(job: SimulationJob, execution: SimulateExecution, output: str | Path,
         progress: bool = True) -> Path:  # fmt: skip
     """Simulate one trajectory and write it to `output` (atomically)."""
+    jax_backend(execution.device, "execution.simulate.device")
     jax_settings = configure_jax(job.simulate)
     solver = Solver(job)
     timing = solver.timing

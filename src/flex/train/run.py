@@ -37,7 +37,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from flex.command import torch_device
+from flex.devices import torch_device
 from flex.config import TrainExecution, TrainJob, to_dict
 from flex.data.examples import TaskExamples, split_files
 from flex.data.splits import Trajectory
