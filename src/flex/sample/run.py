@@ -24,10 +24,10 @@ import torch
 from tqdm import tqdm
 
 from flex import dims
-from flex.devices import torch_device
 from flex.config import SampleExecution, SampleJob, to_dict
 from flex.data.examples import TaskExamples, split_files
 from flex.data.splits import Trajectory
+from flex.devices import torch_device
 from flex.diffusion.predict import predict
 from flex.diffusion.schedule import CosineLogSNR
 from flex.errors import StageFailure

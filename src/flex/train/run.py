@@ -37,11 +37,11 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from flex.devices import torch_device
 from flex.config import TrainExecution, TrainJob, to_dict
 from flex.data.examples import TaskExamples, split_files
 from flex.data.splits import Trajectory
 from flex.data.statistics import read_statistics
+from flex.devices import torch_device
 from flex.diffusion.predict import predict
 from flex.diffusion.schedule import CosineLogSNR
 from flex.errors import StageFailure
