@@ -100,7 +100,7 @@ def write_big_file(path: Path, grid: int, snapshots: int) -> None:
     attrs = {name: {"units": "1", "long_name": name} for name in ("vorticity", "u", "v")}
     coords = np.arange(grid) * 2 * np.pi / grid
     rng = np.random.default_rng(0)
-    with FieldWriter(path, coords, coords, attrs, time_attrs={"units": "1"}, tile=256) as writer:
+    with FieldWriter(path, coords, coords, attrs, tile=256) as writer:
         for t in range(snapshots):
             field = rng.standard_normal((1, grid, grid), dtype=np.float32)
             writer.append([float(t)], {"vorticity": field, "u": field, "v": field})

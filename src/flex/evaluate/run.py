@@ -36,7 +36,8 @@ PER_SAMPLE = {
     "rfne": "relative Frobenius-norm error of the ensemble mean",
     "mse": "mean squared error of the ensemble mean",
     "mae": "mean absolute error of the ensemble mean",
-    "psnr": "peak signal-to-noise ratio of the ensemble mean (dB, range of the truth)",
+    "psnr": "peak signal-to-noise ratio of the ensemble mean in decibels, 10 log10(range of the "
+    "truth^2 / mse)",
     "ssim": "structural similarity of the ensemble mean",
     "crps": "continuous ranked probability score (fair ensemble estimator), pixel mean",
     "spread": "ensemble spread sqrt(mean unbiased variance)",
@@ -159,7 +160,7 @@ def _write(config, execution, sample_file, output, attrs, per_sample, pooled, me
             continue
         description = PER_SAMPLE.get(name) or FORECAST_ONLY[name]
         data[name] = ((dims.SAMPLE, *lead), np.concatenate(parts),
-                      {"units": "dB" if name == "psnr" else "1", "long_name": description})  # fmt: skip
+                      {"units": "1", "long_name": description})  # fmt: skip
     sums, count = pooled.sums, pooled.count
     error_squared = np.atleast_1d(sums["error_squared"])
     rfne_pooled = np.sqrt(error_squared / np.atleast_1d(sums["truth_squared"]))

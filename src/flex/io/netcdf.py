@@ -26,6 +26,26 @@ import xarray as xr
 
 from flex import dims
 
+TIME_UNITS = "days since 2000-01-01 00:00:00"
+"""CF units of the time axis. Time in this project is nondimensional (units of L/U, with L the
+box length over 2 pi and U the velocity scale of the forcing; docs/method.md), and CF (section 4.4)
+wants "<unit> since <date>" on a time axis. The convention: one nondimensional time unit is stored
+as one "day" after an arbitrary reference date, so that CF tools (cdo, ncview, the CF checker)
+read the axis; the numbers in the file are the nondimensional times themselves. Days, not
+seconds: cdo shows time stamps to the second, so a save interval of 0.2 time units is 4.8 hours
+apart there (distinct), not 0.2 s (the same stamp). Read them as
+numbers with `xarray.open_dataset(path, decode_times=False)` (the stages do) or netCDF4."""
+
+TIME_ATTRS = {
+    "standard_name": "time",
+    "long_name": "nondimensional simulation time since the initial condition",
+    "units": TIME_UNITS,
+    "calendar": "proleptic_gregorian",
+    "comment": "nondimensional time (units L/U) stored as days since an arbitrary reference "
+    "date; decode_times=False in xarray gives the numbers",
+}
+"""Attributes of every file's time coordinate."""
+
 COMPRESSION = {"none": {}, "zlib": {"compression": "zlib", "complevel": 1, "shuffle": True},
                "zstd": {"compression": "zstd", "complevel": 1, "shuffle": True}}  # fmt: skip
 """netCDF4 filter settings by config name (`simulate.compression`)."""
@@ -89,6 +109,8 @@ def write_dataset(dataset: xr.Dataset, path: str | Path, attrs: Mapping[str, Any
     for variable in dataset.data_vars.values():
         if variable.ndim and variable.dtype.kind in "fiu":
             variable.encoding.setdefault("fletcher32", True)
+    for coordinate in dataset.coords.values():  # CF: no fill value on coordinates
+        coordinate.encoding["_FillValue"] = None
     with atomic_output(path) as tmp:
         dataset.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
     return Path(path)
@@ -183,11 +205,13 @@ class FieldWriter(_StreamingWriter):
         ds.createDimension(dims.Y, self._y.size)
         ds.createDimension(dims.X, self._x.size)
         time = ds.createVariable(dims.TIME, "f8", (dims.TIME,))
-        time.setncatts({"axis": "T", **self._time_attrs})
-        for name, values, axis in ((dims.Y, self._y, "Y"), (dims.X, self._x, "X")):
+        time.setncatts({"axis": "T", **TIME_ATTRS, **self._time_attrs})
+        # No `axis: X/Y` on the space coordinates: CF (section 5.6) takes X/Y axes for a horizontal
+        # grid on the Earth and then requires latitude and longitude, which an idealised box has not.
+        for name, values in ((dims.Y, self._y), (dims.X, self._x)):
             coord = ds.createVariable(name, "f8", (name,))
             coord[:] = values
-            coord.setncatts({"axis": axis, **self._space_attrs, "long_name": f"{name} coordinate"})
+            coord.setncatts({**self._space_attrs, "long_name": f"{name} coordinate"})
         tile = self._tile or max(self._y.size, self._x.size)
         chunks = (1, min(tile, self._y.size), min(tile, self._x.size))
         snapshot_bytes = self._y.size * self._x.size * np.dtype(self._dtype).itemsize
@@ -224,7 +248,8 @@ def open_input(path: str | Path, chunks: Mapping[str, int] | None = None) -> xr.
     if not path.is_file():
         raise StageFailure(f"input file {path} does not exist")
     try:
-        return xr.open_dataset(path, engine="netcdf4", chunks=dict(chunks) if chunks else None)
+        return xr.open_dataset(path, engine="netcdf4", chunks=dict(chunks) if chunks else None,
+                               decode_times=False)  # nondimensional time (TIME_UNITS)
     except Exception as error:  # the netCDF library's messages do not name the file
         raise StageFailure(
             f"cannot read input file {path} ({type(error).__name__}: {error}); it is truncated, "

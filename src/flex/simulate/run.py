@@ -42,7 +42,6 @@ SERIES_ATTRS = {
         "units": "1",
     },
 }
-TIME_ATTRS = {"long_name": "simulation time since the initial condition", "units": "1"}
 SPACE_ATTRS = {"units": "1"}  # lengths in units where the box is domain_length
 
 
@@ -99,7 +98,7 @@ def run(job: SimulationJob, execution: SimulateExecution, output: str | Path,
         jax_settings["jax_backend"],
     )  # fmt: skip
     writer = FieldWriter(
-        output, coords, coords, FIELD_ATTRS, SERIES_ATTRS, TIME_ATTRS, SPACE_ATTRS,
+        output, coords, coords, FIELD_ATTRS, SERIES_ATTRS, space_attrs=SPACE_ATTRS,
         dtype=job.simulate.dtype, compression=job.simulate.compression,
         tile=job.simulate.storage_tile,
     )  # fmt: skip
