@@ -192,3 +192,11 @@ def test_figures_tables_and_the_report(tiny_results):
     done = snakemake(tiny_results, "--report", "report.html", "--configfile", str(TINY))
     report = (tiny_results / "report.html").read_text()
     assert all(name in report for name in figures), done.stderr[-2000:]
+    assert "ERROR/" not in done.stderr  # every caption is valid reStructuredText
+    # grouped: figures by task, the tables, the training histories, the summary; labelled
+    for group in ("Figures", "Super-resolution", "Forecasting", "Both tasks", "Tables",
+                  "Training", "Evaluation"):  # fmt: skip
+        assert f'"{group}"' in report, group
+    for table in ("claims.csv", "sr.csv", "fc.csv", "summary.csv", "history.csv"):
+        assert table in report, table
+    assert '"figure"' in report and '"model"' in report  # label columns

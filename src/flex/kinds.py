@@ -20,6 +20,9 @@ import dataclasses
 TASKS = ("sr", "fc")
 """`sr`: super-resolution; `fc`: forecasting."""
 
+TASK_TITLES = {"sr": "Super-resolution", "fc": "Forecasting"}
+"""How figures and the report name the tasks."""
+
 INPUT_CHANNELS = {"sr": 1, "fc": 2}
 """Channels of the task input: the up-sampled coarse frame (sr), frames t-1 and t (fc)."""
 

@@ -10,6 +10,8 @@ try:
     from flex import paths
     from flex.config import ConfigError
     from flex.config.load import load_study
+    from flex.figures.catalogue import CLAIMS
+    from flex.kinds import TASK_TITLES
     from flex.plan import ENTRY_MODULES, EXECUTION_SECTIONS, StudyPlan
 except ImportError as error:
     sys.exit(
@@ -69,13 +71,43 @@ def command(rule, arguments):
     )
 
 
+in_report = report
+"""Snakemake's `report()` flag under a name that its parser does not take for the `report:`
+directive where a call starts a line."""
+
+
 def figure_outputs():
-    """The planned figures and tables; PNG figures go to the report with their captions."""
-    outputs = planned_outputs("figures")
-    captions = {
-        p: f"../report/{Path(p).stem}.rst" for p in outputs if p.endswith(".png")
-    }
-    return [
-        p if p not in captions else report(p, captions[p], category="Figures")
-        for p in outputs
-    ]
+    """The planned figures and tables. In the report (`snakemake --report`): each PNG figure
+    under "Figures", by task ("Super-resolution", "Forecasting", or "Both tasks" for the studies
+    across them), labelled with its figure and task; the CSV tables under "Tables"."""
+    outputs = []
+    for path in planned_outputs("figures"):
+        stem, suffix = Path(path).stem, Path(path).suffix
+        task = stem.rsplit("_", 1)[-1]
+        if suffix == ".png":
+            figure = stem.removesuffix(f"_{task}") if task in TASK_TITLES else stem
+            outputs.append(
+                in_report(
+                    path,
+                    f"../report/{stem}.rst",
+                    category="Figures",
+                    subcategory=TASK_TITLES.get(task, "Both tasks"),
+                    labels={
+                        "figure": figure,
+                        "task": task if figure != stem else "both",
+                    },
+                )
+            )
+        elif suffix == ".csv":
+            caption = "claims" if stem == CLAIMS else "tables"
+            outputs.append(
+                in_report(
+                    path,
+                    f"../report/{caption}.rst",
+                    category="Tables",
+                    labels={"table": TASK_TITLES.get(stem, stem)},
+                )
+            )
+        else:
+            outputs.append(path)
+    return outputs

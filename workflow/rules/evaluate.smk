@@ -30,7 +30,12 @@ rule summary:
     input:
         unpack(planned_inputs("summary")),
     output:
-        csv=paths.SUMMARY_CSV,
+        csv=report(
+            paths.SUMMARY_CSV,
+            "../report/summary.rst",
+            category="Evaluation",
+            labels={"table": "summary"},
+        ),
         nc=paths.SUMMARY_NC,
     log:
         log_of("evaluate", "summary"),

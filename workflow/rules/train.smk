@@ -4,7 +4,12 @@ rule train:
         unpack(planned_inputs("train")),
     output:
         model=paths.MODEL,
-        history=paths.HISTORY,
+        history=report(
+            paths.HISTORY,
+            "../report/training_history.rst",
+            category="Training",
+            labels={"task": "{task}", "model": "{model}"},
+        ),
         job=paths.TRAIN_JOB,
     log:
         log_of("train", "{task}_{model}"),

@@ -248,8 +248,9 @@ def open_input(path: str | Path, chunks: Mapping[str, int] | None = None) -> xr.
     if not path.is_file():
         raise StageFailure(f"input file {path} does not exist")
     try:
-        return xr.open_dataset(path, engine="netcdf4", chunks=dict(chunks) if chunks else None,
-                               decode_times=False)  # nondimensional time (TIME_UNITS)
+        return xr.open_dataset(
+            path, engine="netcdf4", chunks=dict(chunks) if chunks else None, decode_times=False
+        )  # nondimensional time (TIME_UNITS)
     except Exception as error:  # the netCDF library's messages do not name the file
         raise StageFailure(
             f"cannot read input file {path} ({type(error).__name__}: {error}); it is truncated, "
