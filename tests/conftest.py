@@ -46,7 +46,7 @@ def simulate_execution(raw: dict, **overrides) -> SimulateExecution:
     return SimulateExecution(**{**raw["execution"]["simulate"], **overrides})
 
 
-LINKED = ["Snakefile", "workflow", "config", "profiles", "slurm", "src"]
+LINKED = ["Snakefile", "workflow", "config", "envs", "profiles", "slurm", "src"]
 """What a scratch workflow directory links from the repository."""
 
 

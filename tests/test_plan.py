@@ -112,6 +112,8 @@ def test_models_not_in_the_config_are_neither_trained_nor_drawn(raw):
 def test_execution_settings_change_no_parameters(raw):
     def edit(config):
         config["execution"] = {
+            "environments": {"sim": "envs/sim-cuda.yaml", "torch": "envs/torch-cuda.yaml",
+                             "analysis": "envs/analysis.yaml"},
             "simulate": {"device": "cpu", "snapshots_per_chunk": 3}, "coarsen": {"snapshots_per_chunk": 1},
             "train": {"device": "cpu", "num_workers": 2, "compile": True, "checkpoint_every": 7},
             "sample": {"device": "cpu", "batch_size": 1}, "evaluate": {"samples_per_chunk": 5},

@@ -111,6 +111,11 @@ KEYS = {
     "figures.example_reynolds_number": (80, {"figures": 1, "all": 1}),
     "figures.example_sample": (1, {"figures": 1, "all": 1}),
     # how jobs run, never what they compute
+    # without --sdm conda (no conda here); under it, Snakemake's software-env trigger reruns
+    # the jobs of a changed environment file
+    "execution.environments.sim": ("envs/sim-cuda.yaml", NOTHING),
+    "execution.environments.torch": ("envs/torch-cuda.yaml", NOTHING),
+    "execution.environments.analysis": ("envs/torch.yaml", NOTHING),
     "execution.simulate.device": ("cpu", NOTHING),
     "execution.simulate.snapshots_per_chunk": (3, NOTHING),
     "execution.coarsen.snapshots_per_chunk": (2, NOTHING),
@@ -144,6 +149,7 @@ SOURCES = {
     "flex/cli.py": NOTHING,
     "flex/publish.py": NOTHING,
     "flex/simulate/": EVERYTHING,
+    "flex/devices.py": EVERYTHING,  # simulate, train and sample choose their device there
     "flex/coarsen/": COARSEN,
     "flex/statistics/": STATISTICS,
     "flex/data/": {**STATISTICS, **SAMPLE},  # statistics, training and sampling read them

@@ -49,6 +49,26 @@ def test_dry_run_of_the_whole_dag(workdir, config):
     assert not (workdir / "results").exists()
 
 
+def test_the_cuda_overlay_selects_existing_environments_and_a_missing_one_is_named(workdir):
+    """config/cuda.yaml over a study's config: the CUDA environment files, which exist; a file
+    that does not exist stops the workflow before any job, naming the key and the value."""
+    overlay = read_yaml(ROOT / "config/cuda.yaml")["execution"]["environments"]
+    assert overlay == {"sim": "envs/sim-cuda.yaml", "torch": "envs/torch-cuda.yaml"}
+    done = snakemake(workdir, "-n", "--cores", "2", "--configfile", str(ROOT / "config/paper.yaml"),
+                     str(ROOT / "config/cuda.yaml"))  # fmt: skip
+    assert "Job stats:" in done.stdout + done.stderr
+    for relative in overlay.values():
+        text = (ROOT / relative).read_text()
+        assert "torch==2.13.0" in text or "jax[cuda12]==0.10.2" in text
+    (workdir / "missing.yaml").write_text(
+        yaml.safe_dump({"execution": {"environments": {"torch": "envs/torch-rocm.yaml"}}})
+    )
+    done = snakemake(workdir, "-n", "--cores", "2", "--configfile", str(TINY), "missing.yaml",
+                     check=False)  # fmt: skip
+    assert done.returncode != 0
+    assert "'execution.environments.torch' = 'envs/torch-rocm.yaml': no such file" in done.stderr
+
+
 def test_slurm_profile_dry_run_gives_gpu_rules_a_gpu(workdir):
     done = snakemake(workdir, "-n", "--cores", "all", "--profile", "slurm")
     text = done.stdout + done.stderr

@@ -9,7 +9,7 @@ rule coarsen:
     benchmark:
         benchmark_of("coarsen", "re{re}_seed{seed}")
     conda:
-        "../../envs/sim.yaml"
+        ENVIRONMENTS["sim"]
     threads: 1
     resources:
         execution=EXECUTION["coarsen"],
@@ -34,7 +34,7 @@ rule training_statistics:
     benchmark:
         benchmark_of("coarsen", "training_statistics")
     conda:
-        "../../envs/sim.yaml"
+        ENVIRONMENTS["sim"]
     threads: 1
     resources:
         execution=EXECUTION["training_statistics"],

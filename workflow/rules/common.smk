@@ -25,6 +25,25 @@ try:
 except ConfigError as error:
     sys.exit(str(error))
 
+
+def _environment_file(family, relative):
+    """The conda environment file of a family of rules (config: execution.environments),
+    as an absolute path; a missing file stops the workflow before any job."""
+    path = Path(workflow.basedir) / relative
+    if not path.is_file():
+        sys.exit(
+            f"'execution.environments.{family}' = {relative!r}: no such file in the repository "
+            f"({workflow.basedir}); allowed: a conda environment file, e.g. envs/{family}.yaml"
+        )
+    return str(path)
+
+
+ENVIRONMENTS = {
+    family: _environment_file(family, relative)
+    for family, relative in vars(PLAN.study.execution.environments).items()
+}
+"""Conda environment files by family (`--sdm conda`): `conda: ENVIRONMENTS["sim"]`."""
+
 EXECUTION = {rule: PLAN.execution(rule) for rule in EXECUTION_SECTIONS}
 """Execution settings per rule (JSON). Rules pass them as the resource `execution`, not as
 params: changing them reruns nothing (`--set-resources RULE:execution=...` overrides them)."""

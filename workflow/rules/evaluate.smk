@@ -11,7 +11,7 @@ rule evaluate:
     wildcard_constraints:
         name="(sr|fc)/.+",
     conda:
-        "../../envs/analysis.yaml"
+        ENVIRONMENTS["analysis"]
     threads: 1
     resources:
         execution=EXECUTION["evaluate"],
@@ -40,7 +40,7 @@ rule summary:
     log:
         log_of("evaluate", "summary"),
     conda:
-        "../../envs/analysis.yaml"
+        ENVIRONMENTS["analysis"]
     params:
         code=PLAN.code("summary"),
     shell:

@@ -7,7 +7,7 @@ rule figures:
     log:
         log_of("figures", "figures"),
     conda:
-        "../../envs/analysis.yaml"
+        ENVIRONMENTS["analysis"]
     params:
         job=planned_params("figures"),
         code=PLAN.code("figures"),

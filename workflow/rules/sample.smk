@@ -13,7 +13,7 @@ rule sample:
     wildcard_constraints:
         name="(sr|fc)/.+",
     conda:
-        "../../envs/torch.yaml"
+        ENVIRONMENTS["torch"]
     threads: 1
     resources:
         execution=EXECUTION["sample"],

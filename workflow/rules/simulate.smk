@@ -7,7 +7,7 @@ rule simulate:
     benchmark:
         benchmark_of("simulate", "re{re}_seed{seed}")
     conda:
-        "../../envs/sim.yaml"
+        ENVIRONMENTS["sim"]
     threads: 1
     resources:
         execution=EXECUTION["simulate"],

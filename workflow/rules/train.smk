@@ -16,7 +16,7 @@ rule train:
     benchmark:
         benchmark_of("train", "{task}_{model}")
     conda:
-        "../../envs/torch.yaml"
+        ENVIRONMENTS["torch"]
     threads: 1
     resources:
         execution=EXECUTION["train"],

@@ -168,6 +168,17 @@ class FiguresConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EnvironmentFiles:
+    """The conda environment file of each family of rules (`--sdm conda`), relative to the
+    repository: `sim` (simulate, coarsen, statistics), `torch` (train, sample), `analysis`
+    (evaluate, summary, figures)."""
+
+    sim: str
+    torch: str
+    analysis: str
+
+
+@dataclasses.dataclass(frozen=True)
 class SimulateExecution:
     device: str
     snapshots_per_chunk: int
@@ -204,6 +215,7 @@ class ExecutionConfig:
     compile, batch composition, summation order) or at all (the rest), so they are not parameters
     of the jobs: changing one reruns nothing. Every output records the values that made it."""
 
+    environments: EnvironmentFiles
     simulate: SimulateExecution
     coarsen: CoarsenExecution
     train: TrainExecution

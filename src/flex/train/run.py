@@ -17,8 +17,10 @@ validation trajectories, and the statistics file); each file's own (Re, seed) at
 The checkpoint records the normalisation, the Reynolds scale, the coarsening factor and the
 schedule, so that sampling needs nothing else.
 
-Several processes (`torchrun --nproc_per_node N -m flex.train ...`): DistributedDataParallel,
-each rank drawing its own examples; rank 0 validates and writes.
+Several processes: DistributedDataParallel, each rank drawing its own examples; rank 0 validates
+and writes. Launched by hand with the train rule's own arguments (printed by `snakemake -p`):
+`python -m torch.distributed.run --nproc_per_node N -m flex.train --job JSON --execution JSON
+--train-fine ... --model-output ...` (tests/test_train.py runs it with two CPU processes).
 """
 
 from __future__ import annotations
