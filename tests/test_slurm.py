@@ -95,13 +95,32 @@ def _data_arrays_equal(local: Path, remote: Path) -> None:
             np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"{local}:{name}")
 
 
-def test_every_job_goes_through_sbatch_and_completes(slurm_results):
+def profile_groups() -> dict[str, tuple[str, int]]:
+    """{rule: (group, jobs per submission)} of the Slurm profile's `groups`/`group-components`."""
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    sizes = dict(entry.split("=") for entry in profile.get("group-components", []))
+    return {rule: (group, int(sizes.get(group, 1)))
+            for rule, group in (entry.split("=") for entry in profile.get("groups", []))}  # fmt: skip
+
+
+def test_every_job_goes_through_sbatch_in_groups_and_completes(slurm_results):
+    """Every job but the local rules is submitted: alone, or in a group of up to the profile's
+    `group-components` jobs of one rule (so the run needs far fewer submissions than jobs)."""
     workdir, done = slurm_results
     text = done.stdout + done.stderr
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", text)
-    finished = int(re.search(r"(\d+) of (\d+) steps \(100%\) done", text)[2])
-    assert len(submitted) == finished - len(LOCAL_RULES), text[-3000:]
     assert len(set(submitted)) == len(submitted)
+    stats = text.split("Job stats:")[1].split("\n\n")[0]
+    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE)}
+    counts.pop("total")
+    groups = profile_groups()
+    expected = sum(
+        -(-count // groups[rule][1]) if rule in groups else count  # ceil for grouped rules
+        for rule, count in counts.items()
+        if rule not in LOCAL_RULES
+    )
+    assert len(submitted) == expected, (counts, len(submitted))
+    assert len(submitted) < sum(counts.values()) // 2
     assert (workdir / "results/evaluate/summary.csv").exists()
 
 
@@ -123,10 +142,14 @@ def test_gpu_rules_get_a_gpu_from_slurm_and_the_code_runs_on_the_cpu(slurm_resul
                  if "cpus_per_gpu" in resources}  # fmt: skip
     records = _job_records(slurm_env, run_id)
     assert len(records) == len(re.findall(r"has been submitted with SLURM jobid", text))
+    group_rules = {f"{group}_{rule}": rule for rule, (group, _) in profile_groups().items()}
     for record in records:
         rule = re.match(r"rule_([a-z_]+?)(_wildcards_|$)", record["Comment"])[1]
+        rule = group_rules.get(rule, rule)  # a group's comment is rule_<group>_<rule>
         assert ("gpu" in record.get("TresPerJob", "")) == (rule in gpu_rules), record
         assert record["JobState"] == "COMPLETED", record
+        if rule in group_rules.values():  # one GPU per group, whatever its size
+            assert record.get("TresPerJob", "") in ("", "gres/gpu:1", "gres:gpu:1"), record
     assert {"simulate", "train", "sample"} <= gpu_rules
     assert " on cpu" in (workdir / "logs/train/sr_flex.log").read_text()
 
