@@ -129,7 +129,7 @@ def test_the_stage_reads_files_stored_in_spatial_tiles(tmp_path):
 
     field = np.stack([mode(1, 2), mode(3, 1), mode(2, 2)]).astype(np.float32)
     attrs = {name: {"units": "1", "long_name": name} for name in ("vorticity", "u", "v")}
-    with FieldWriter(tmp_path / "tiled.nc", X, X, attrs, time_attrs={"units": "1"}, tile=16) as w:
+    with FieldWriter(tmp_path / "tiled.nc", X, X, attrs, tile=16) as w:
         w.append([0.0, 1.0, 2.0], {"vorticity": field, "u": field, "v": field})
         w.finish({"reynolds_number": 1.0, "seed": 0})
     run(_job("subsample"), CoarsenExecution(2), tmp_path / "tiled.nc", tmp_path / "coarse.nc")

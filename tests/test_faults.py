@@ -63,7 +63,7 @@ def test_a_non_finite_value_is_named_with_its_file_variable_and_index(tmp_path):
     field[2, 5, 7] = np.nan
     attrs = {name: {"units": "1", "long_name": name} for name in ("vorticity", "u", "v")}
     grid = np.arange(16) * 0.1
-    with FieldWriter(tmp_path / "nan.nc", grid, grid, attrs, time_attrs={"units": "1"}) as writer:
+    with FieldWriter(tmp_path / "nan.nc", grid, grid, attrs) as writer:
         writer.append([0.0, 1.0, 2.0], {"vorticity": np.zeros_like(field), "u": field, "v": field})
         writer.finish({"reynolds_number": 40.0, "seed": 11})
     with pytest.raises(StageFailure, match=r"nan\.nc: u is not finite \(nan\) at time=2, y=5, x=7"):

@@ -14,7 +14,7 @@ VARIABLES = {"vorticity": {"long_name": "vorticity", "units": "1"}}
 
 def _writer(path):
     coords = np.arange(4.0)
-    return FieldWriter(path, coords, coords, VARIABLES, time_attrs={"units": "1"})
+    return FieldWriter(path, coords, coords, VARIABLES)
 
 
 def test_streamed_chunks_are_appended_in_order_and_attributes_come_last(tmp_path):

@@ -58,8 +58,7 @@ def run(job: CoarsenJob, execution: CoarsenExecution, simulation: str | Path,
             simulation_file=str(simulation),
             **{k: fine.attrs[k] for k in CARRIED_ATTRS if k in fine.attrs},
         )
-        writer = FieldWriter(output, y, x, variables, time_attrs=dict(fine[dims.TIME].attrs),
-                             space_attrs=space, dtype="float32")  # fmt: skip
+        writer = FieldWriter(output, y, x, variables, space_attrs=space, dtype="float32")
         with writer:
             for start in range(0, len(times), chunk):
                 part = slice(start, start + chunk)

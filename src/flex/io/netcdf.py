@@ -33,8 +33,8 @@ wants "<unit> since <date>" on a time axis. The convention: one nondimensional t
 as one "day" after an arbitrary reference date, so that CF tools (cdo, ncview, the CF checker)
 read the axis; the numbers in the file are the nondimensional times themselves. Days, not
 seconds: cdo shows time stamps to the second, so a save interval of 0.2 time units is 4.8 hours
-apart there (distinct), not 0.2 s (the same stamp). Read them as
-numbers with `xarray.open_dataset(path, decode_times=False)` (the stages do) or netCDF4."""
+apart there (distinct), not 0.2 s (the same stamp). Read them as numbers with
+`xarray.open_dataset(path, decode_times=False)` (the stages do) or netCDF4."""
 
 TIME_ATTRS = {
     "standard_name": "time",
@@ -167,7 +167,8 @@ class FieldWriter(_StreamingWriter):
     """Stream fields (time, y, x) into a NetCDF file, one chunk of snapshots at a time.
 
     NetCDF chunks are (1, tile, tile): one snapshot, split into square tiles, so that reading a
-    patch touches only the tiles it overlaps.
+    patch touches only the tiles it overlaps. The time coordinate always carries `TIME_ATTRS`
+    (every stage's files follow the one time convention).
 
     Usage:
         with FieldWriter(path, y, x, variables, compression="none", tile=256) as writer:
@@ -184,7 +185,6 @@ class FieldWriter(_StreamingWriter):
         x: np.ndarray,
         variables: Mapping[str, Mapping[str, str]],
         series: Mapping[str, Mapping[str, str]] | None = None,
-        time_attrs: Mapping[str, str] | None = None,
         space_attrs: Mapping[str, str] | None = None,
         dtype: str = "float32",
         compression: str = "none",
@@ -193,7 +193,6 @@ class FieldWriter(_StreamingWriter):
         super().__init__(path)
         self.variables = dict(variables)
         self.series = dict(series or {})
-        self._time_attrs = dict(time_attrs or {})
         self._space_attrs = dict(space_attrs or {})
         self._y, self._x = np.asarray(y), np.asarray(x)
         self._dtype = dtype
@@ -205,7 +204,7 @@ class FieldWriter(_StreamingWriter):
         ds.createDimension(dims.Y, self._y.size)
         ds.createDimension(dims.X, self._x.size)
         time = ds.createVariable(dims.TIME, "f8", (dims.TIME,))
-        time.setncatts({"axis": "T", **TIME_ATTRS, **self._time_attrs})
+        time.setncatts({"axis": "T", **TIME_ATTRS})
         # No `axis: X/Y` on the space coordinates: CF (section 5.6) takes X/Y axes for a horizontal
         # grid on the Earth and then requires latitude and longitude, which an idealised box has not.
         for name, values in ((dims.Y, self._y), (dims.X, self._x)):
