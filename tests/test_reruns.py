@@ -89,7 +89,7 @@ KEYS = {
     **{f"train.defaults.{key}": (value, TRAIN) for key, value in {
         "model_size": "small", "optimizer": "adamw", "learning_rate": 1.0e-3,
         "betas": [0.9, 0.99], "weight_decay": 0.01, "warmup_steps": 3, "lr_schedule": "constant",
-        "steps": 7, "validation_members": 3,
+        "steps": 7, "validation_members": 3, "ranks": 2,
         "batch_size": 3, "grad_clip": 0.5, "ema_decay": 0.95, "loss": "mse",
         "logsnr_shift": 2.0, "dropout": 0.0, "validation_every": 2, "validation_batches": 2,
         "precision": "bf16", "seed": 1}.items()},

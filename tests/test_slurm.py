@@ -9,19 +9,33 @@ of the plugin's 40 s; users' clusters keep the profile as it is.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 import yaml
 
-from tests.conftest import ROOT, TINY, link_workflow, read_yaml, snakemake_env
+from flex.command import parse_json
+from flex.config import TrainJob
+from flex.models import checkpoint
+from tests.conftest import (
+    ROOT,
+    TINY,
+    link_workflow,
+    read_yaml,
+    snakemake_env,
+    with_the_tiny_results,
+)
+from tests.test_train import torchrun, train_command
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -206,6 +220,77 @@ def test_a_gpu_job_whose_library_cannot_use_its_gpu_fails_at_once(tmp_path, slur
     assert "jax" in line and "set 'execution.simulate.device' to 'cpu'" in line
     assert "Traceback" not in log and "steps/save" not in log  # before the solver is built
     assert not list(workdir.glob("results/simulate/*"))
+
+
+TRAINING_STEPS = 60
+"""Steps of the multi-GPU training test: long enough to be killed after its first checkpoints."""
+
+
+def _checkpoint_step(path: Path) -> int:
+    try:
+        return checkpoint.load(path)["step"]
+    except (FileNotFoundError, RuntimeError, KeyError):
+        return 0
+
+
+def test_training_on_two_gpus_runs_two_ranks_through_sbatch_and_resumes(
+    tmp_path, slurm_env, tiny_results
+):
+    """A job of `ranks: 2` is one sbatch job given two GPUs that runs two ranks (torchrun). Killed
+    after a checkpoint, the job submitted again as two Slurm tasks (`mpi: srun`, one rank per task)
+    resumes there and ends with the weights of an uninterrupted two-rank run."""
+    (tmp_path / "workflow").mkdir()
+    workdir = with_the_tiny_results(tiny_results, link_workflow(tmp_path / "workflow"))
+    config = on_the_cpu(read_yaml(TINY))
+    config["train"]["overrides"] = {"fc/flex": {"steps": TRAINING_STEPS, "ranks": 2}}
+    (workdir / "cpu.yaml").write_text(yaml.safe_dump(config))
+    target, folder = "results/train/fc/flex/model.pt", workdir / "results/train/fc/flex"
+    shutil.rmtree(folder)  # the tiny study's model and checkpoint
+    two_gpus = ("--set-resources", "train:cpus_per_gpu=1")  # 2 ranks x 1 CPU: a 2-core node
+    arguments = [target, "--retries", "0", "--configfile", "cpu.yaml"]
+    command = [sys.executable, "-m", "snakemake", "--cores", "all", "--profile", "slurm", *CI_FLAGS,
+               *arguments, *two_gpus]  # fmt: skip
+    first = subprocess.Popen(command, cwd=workdir, env=slurm_env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + KILL_AFTER_SECONDS
+        while _checkpoint_step(folder / "checkpoint.pt") < 4 and first.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint"
+            time.sleep(0.5)
+        # Slurm ends the job (as at its time limit); Snakemake reports the failure and exits.
+        subprocess.run(["scancel", "--quiet", "--user", str(os.getuid())], env=slurm_env)
+        text = first.communicate(timeout=600)[0]
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode != 0 and "Error in rule train" in text, text[-3000:]
+    killed_at = _checkpoint_step(folder / "checkpoint.pt")
+    assert 4 <= killed_at < TRAINING_STEPS, text[-3000:]
+    assert not (folder / "model.pt").exists()
+    run_id = re.search(r"SLURM run ID: (\S+)", text)[1]
+    (record,) = _job_records(slurm_env, run_id)
+    assert record["TresPerJob"] in ("gres/gpu:2", "gres:gpu:2") and record["NumTasks"] == "1"
+
+    tasks = ("train:nodes=1", "train:tasks_per_node=2", "train:mpi=srun")
+    done = run_under_slurm(workdir, slurm_env, *arguments, *two_gpus, *tasks)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_id = re.search(r"SLURM run ID: (\S+)", done.stdout + done.stderr)[1]
+    (record,) = _job_records(slurm_env, run_id)
+    assert record["TresPerJob"] in ("gres/gpu:2", "gres:gpu:2") and record["NumTasks"] == "2"
+    # Progress bar (stderr) and messages (stdout) share the log: bytes may interleave.
+    log = (workdir / "logs/train/fc_flex.log").read_text(errors="replace")
+    resumed = [int(m) for m in re.findall(r"resumed from \S+ at step (\d+)", log)]
+    assert resumed and resumed[0] >= killed_at, log[-2000:]
+    assert f"{TRAINING_STEPS} steps of batch 2 x 2" in log
+    record = json.loads((folder / "job.json").read_text())
+    assert record["job"]["settings"]["ranks"] == 2
+
+    job = parse_json(json.dumps(record["job"]), TrainJob, "job")
+    reference = torchrun(2, train_command(job, workdir, tmp_path / "reference"))
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    ours, uninterrupted = (checkpoint.load(p)["weights"]
+                           for p in (folder / "model.pt", tmp_path / "reference/model.pt"))  # fmt: skip
+    assert all(torch.equal(ours[k], uninterrupted[k]) for k in uninterrupted)
 
 
 def test_the_profile_users_get_has_no_ci_only_setting():

@@ -134,20 +134,43 @@ def test_a_job_killed_with_sigkill_resumes_and_ends_as_an_uninterrupted_run(tiny
     assert len(lines) == 1 + job.settings.steps // job.settings.validation_every
 
 
-def test_distributed_data_parallel_on_cpu_with_two_processes(tiny_results, tmp_path):
-    job = tiny_job(model="flex", task="fc", steps=4, validation_every=2)
-    command = train_command(job, tiny_results, tmp_path)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                "--master_port", "29517", "-m", "flex.train", *command[3:]]  # fmt: skip
-    done = subprocess.run(torchrun, capture_output=True, text=True, timeout=600)
+def torchrun(ranks: int, command: list[str]) -> subprocess.CompletedProcess:
+    """The train command as `ranks` CPU processes (gloo), as the rule launches them on one node."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                str(ranks), "-m", "flex.train", *command[3:]]  # fmt: skip
+    return subprocess.run(launcher, capture_output=True, text=True, timeout=600)
+
+
+def test_two_ranks_train_as_one_rank_with_twice_the_batch(tiny_results, tmp_path):
+    """Data parallel: 2 ranks of batch 2 end with the weights, EMA and history of 1 rank of batch
+    4 (same examples, same noise; gradients averaged). Without dropout, whose masks are alike in
+    distribution only; AdamW, whose update is smooth in the gradient (Lion's sign is not)."""
+    settings = {"model": "flex", "task": "sr", "steps": 4, "validation_every": 2, "dropout": 0.0,
+                "optimizer": "adamw"}  # fmt: skip
+    run_training(tiny_job(batch_size=4, **settings), tiny_results, tmp_path / "one")
+    two = tiny_job(batch_size=2, ranks=2, **settings)
+    done = torchrun(2, train_command(two, tiny_results, tmp_path / "two"))
     assert done.returncode == 0, done.stderr[-3000:]
-    state = checkpoint.load(tmp_path / "checkpoint.pt")
-    assert state["step"] == 4
-    assert (tmp_path / "model.pt").exists()
-    examples_per_s = [
-        float(r.split(",")[4]) for r in (tmp_path / "history.csv").read_text().splitlines()[1:]
-    ]
-    assert all(rate > 0 for rate in examples_per_s)
+    one, two = (checkpoint.load(tmp_path / name / "checkpoint.pt") for name in ("one", "two"))
+    assert one["step"] == two["step"] == 4
+    for part in ("model", "ema"):
+        for name, value in one[part].items():
+            assert torch.allclose(value, two[part][name], rtol=1e-4, atol=1e-6), (part, name)
+    for row_one, row_two in zip(one["history"], two["history"], strict=True):
+        for column in ("train_loss", "validation_loss", "validation_rfne", "baseline_rfne"):
+            assert row_two[column] == pytest.approx(row_one[column], rel=1e-4), column
+
+
+def test_a_job_started_as_other_ranks_than_its_own_stops(tiny_results, tmp_path):
+    job = tiny_job(model="flex", task="fc", steps=2, ranks=2)
+    done = subprocess.run(
+        train_command(job, tiny_results, tmp_path), capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert "the job has ranks = 2 (train.defaults.ranks or its override), but 1 process" in (
+        done.stderr
+    )
+    assert not (tmp_path / "model.pt").exists()
 
 
 def _log_of(job: TrainJob, results: Path, output: Path, checkpoint_every: int = 2) -> str:

@@ -1,6 +1,7 @@
 # A thin adapter over the study plan (src/flex/plan.py): which jobs exist, their inputs, outputs
 # and parameters are decided there; the rules only declare and run one command each.
 import sys
+from snakemake.exceptions import WorkflowError
 from pathlib import Path
 
 # The workflow's own src/ first, as for the jobs (see `command` below).
@@ -13,6 +14,7 @@ try:
     from flex.figures.catalogue import CLAIMS
     from flex.kinds import TASK_TITLES
     from flex.plan import ENTRY_MODULES, EXECUTION_SECTIONS, StudyPlan
+    from flex.train.launch import launch
 except ImportError as error:
     sys.exit(
         f"cannot import the flex package ({error}); install it first: pip install -e '.[test]'"
@@ -77,17 +79,38 @@ def benchmark_of(stage, name):
     return paths.BENCHMARK.format(stage=stage, name=name)
 
 
-def command(rule, arguments):
-    """`python -m <the rule's module> ARGUMENTS`, with the workflow's own src/ first on the
-    path (what the code digest hashes), the rule's execution settings, and the log."""
+def command(rule, arguments, program="python"):
+    """`PROGRAM -m <the rule's module> ARGUMENTS` (PROGRAM: python, or a launcher of several
+    processes ending in python), with the workflow's own src/ first on the path (what the code
+    digest hashes), the rule's execution settings, and the log."""
     settings = (
         " --execution {resources.execution:q}" if rule in EXECUTION_SECTIONS else ""
     )
     return (
         "PYTHONPATH=src${{PYTHONPATH:+:$PYTHONPATH}} "
-        f"python -m {ENTRY_MODULES[rule].removesuffix('.__main__')} {arguments}{settings}"
+        f"{program} -m {ENTRY_MODULES[rule].removesuffix('.__main__')} {arguments}{settings}"
         " > {log:q} 2>&1"
     )
+
+
+def training_ranks(wildcards):
+    """Resource function: the GPUs of a training job, one per rank (train.defaults.ranks or its
+    override: a training setting, so a change reruns the job)."""
+    return PLAN.job("train", _wildcards(wildcards)).job.settings.ranks
+
+
+def training_launch(field):
+    """Params function: the train job's launcher (`program`) or its extra arguments
+    (`arguments`), from its resources (flex.train.launch); derived from resources, so not a
+    rerun trigger (the ranks are, as a training setting)."""
+
+    def value(wildcards, resources):
+        try:
+            return getattr(launch(resources), field)
+        except ValueError as error:
+            raise WorkflowError(str(error)) from None
+
+    return value
 
 
 in_report = report

@@ -20,8 +20,10 @@ rule train:
     threads: 1
     resources:
         execution=EXECUTION["train"],
-        gpu=1,
+        gpu=training_ranks,  # several nodes: README, "Training on several GPUs"
     params:
+        launch=training_launch("program"),
+        launch_arguments=training_launch("arguments"),
         job=planned_params("train"),
         code=PLAN.code("train"),
         coarse=lambda wildcards, input: (
@@ -38,5 +40,6 @@ rule train:
             "--validation-fine {input.validation_fine:q} {params.coarse} "
             "--statistics {input.statistics:q} --model-output {output.model:q} "
             "--history-output {output.history:q} --job-output {output.job:q} "
-            "--threads {threads}",
+            "--threads {threads} {params.launch_arguments}",
+            program="{params.launch}",
         )

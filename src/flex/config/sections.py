@@ -114,6 +114,7 @@ class TrainSettings:
     lr_schedule: str
     steps: int
     batch_size: int
+    ranks: int
     grad_clip: float
     ema_decay: float
     loss: str

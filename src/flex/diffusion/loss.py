@@ -2,6 +2,10 @@
 
 t ~ U(0, 1), eps ~ N(0, I), z_t = alpha_t x0 + sigma_t eps,
 loss = mean |v_hat(z_t, t, c) - (alpha_t eps - sigma_t x0)|      (or squared)
+
+Data-parallel training draws (t, eps) for the global batch of `shard = (rank, ranks)` shards from
+the same generator on every rank and keeps its own rows, so that N ranks see the noise of one rank
+with an N times larger batch.
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ def diffusion_loss(
     schedule: CosineLogSNR,
     kind: str = "l1",
     generator: torch.Generator | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> torch.Tensor:
-    """`predict_v(z_t, t)` is the network with its conditioning bound; x0 is (B, 1, H, W)."""
-    t = torch.rand(x0.shape[0], generator=generator, device=x0.device)
-    eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    """`predict_v(z_t, t)` is the network with its conditioning bound; x0 is (B, 1, H, W), rows
+    rank * B ... (rank + 1) * B of a global batch of `ranks` * B (`shard` = (rank, ranks))."""
+    rank, ranks = shard
+    size, rows = x0.shape[0], slice(rank * x0.shape[0], (rank + 1) * x0.shape[0])
+    t = torch.rand(size * ranks, generator=generator, device=x0.device)[rows]
+    eps = torch.randn((size * ranks, *x0.shape[1:]), generator=generator, device=x0.device,
+                      dtype=x0.dtype)[rows]  # fmt: skip
     alpha, sigma = (broadcast(v, x0) for v in schedule.alpha_sigma(t))
     target = velocity(x0, eps, alpha, sigma)
     return LOSSES[kind](predict_v(noisy(x0, eps, alpha, sigma), t), target)

@@ -1,6 +1,7 @@
 """`python -m flex.train --job JSON --execution JSON --train-fine F... --validation-fine F...
 [--train-coarse F... --validation-coarse F...] --statistics F --model-output F --history-output F
---job-output F`: one (task, model). Under torchrun, one process per rank."""
+--job-output F [--ranks-from-slurm]`: one (task, model). Several ranks (`flex.train.launch`):
+under torchrun, or as srun tasks with --ranks-from-slurm."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}-output", required=True, type=Path)
     parser.add_argument("--threads", type=int, help="CPU threads of torch (default: all)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--ranks-from-slurm", action="store_true",
+                        help="one rank per Slurm task: rank, ranks and rendezvous from srun")  # fmt: skip
 
     def handler(args) -> None:
         from flex.train.run import TrainFiles, TrainOutputs, run
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs = TrainOutputs(args.model_output, args.history_output, args.job_output)
         run(parse_json(args.job, TrainJob, "job"),
             parse_json(args.execution, TrainExecution, "execution"), inputs, outputs,
-            progress=not args.no_progress)  # fmt: skip
+            progress=not args.no_progress, ranks_from_slurm=args.ranks_from_slurm)  # fmt: skip
 
     return run_stage(parser, handler, argv)
 

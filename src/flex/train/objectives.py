@@ -27,7 +27,10 @@ def batch_loss(
     schedule: CosineLogSNR,
     loss: str,
     generator: torch.Generator | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> torch.Tensor:
+    """The mean loss of the batch; `shard` (rank, ranks): the batch is that rank's part of a
+    data-parallel global batch, whose noise it shares (`diffusion_loss`)."""
     x0 = learned_field(batch, kind)
     task = model.encode_task(batch["input"], batch["reynolds"])
     if not kind.diffusion:
@@ -35,5 +38,10 @@ def batch_loss(
         prediction = model.denoise(torch.zeros_like(x0), zeros, batch["reynolds"], task)
         return LOSSES[loss](prediction, x0)
     return diffusion_loss(
-        lambda z, t: model.denoise(z, t, batch["reynolds"], task), x0, schedule, loss, generator
+        lambda z, t: model.denoise(z, t, batch["reynolds"], task),
+        x0,
+        schedule,
+        loss,
+        generator,
+        shard,
     )

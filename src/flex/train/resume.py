@@ -4,8 +4,9 @@ The job keeps two files for itself beside its outputs: `checkpoint.pt` (the whol
 `execution.train.checkpoint_every` steps) and `best_candidate.pt` (the EMA weights with the best
 validation loss so far). Both carry the job's resume key,
 
-    key = SHA-256(job parameters, digest of the training code (flex.sources), and for every input
-          file its name, size and global attributes (provenance: config, history, versions)),
+    key = SHA-256(job parameters (the number of ranks among them), digest of the training code
+          (flex.sources), and for every input file its name, size and global attributes
+          (provenance: config, history, versions)),
 
 so a change of the settings, of the code or of any input it trains on (a regenerated simulation,
 another coarsening method) starts the job afresh, and says so. Anything else in those places (a

@@ -17,10 +17,14 @@ validation trajectories, and the statistics file); each file's own (Re, seed) at
 The checkpoint records the normalisation, the Reynolds scale, the coarsening factor and the
 schedule, so that sampling needs nothing else.
 
-Several processes: DistributedDataParallel, each rank drawing its own examples; rank 0 validates
-and writes. Launched by hand with the train rule's own arguments (printed by `snakemake -p`):
-`python -m torch.distributed.run --nproc_per_node N -m flex.train --job JSON --execution JSON
---train-fine ... --model-output ...` (tests/test_train.py runs it with two CPU processes).
+Several processes (data parallel, `launch`): DistributedDataParallel over the job's `ranks`
+processes (a training setting: the global batch is batch_size x ranks), one per GPU, rendezvous
+from torchrun's environment or, with `ranks_from_slurm`, from that of Slurm's srun tasks. Rank r
+of step s trains on examples [r B, (r + 1) B) of the step's global batch of ranks x B examples
+and on the same rows of the global batch's noise, drawn alike on every rank; the gradients are
+averaged and the logged loss is the global batch's: N ranks train as one rank with an N times
+larger batch (to the order of floating-point sums; dropout masks are alike in distribution
+only). Rank 0 validates with the global batch and writes.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from flex.io.netcdf import atomic_output
 from flex.kinds import INPUT_CHANNELS, MODEL_KINDS
 from flex.models import ModelConfig, build_model, checkpoint, parameter_count, preset
 from flex.train.ema import EMA
+from flex.train.launch import slurm_rendezvous
 from flex.train.objectives import batch_loss
 from flex.train.optim import learning_rate_factor, make_optimizer
 from flex.train.resume import load_own, resume_key
@@ -67,19 +72,35 @@ MONITOR_STEPS = 2
 class LossModule(torch.nn.Module):
     """The model with its objective, so that DistributedDataParallel sees one forward per step."""
 
-    def __init__(self, model, kind, schedule, loss):
+    def __init__(self, model, kind, schedule, loss, shard=(0, 1)):
         super().__init__()
         self.model, self.kind, self.schedule, self.loss = model, kind, schedule, loss
+        self.shard = shard
 
     def forward(self, batch, generator=None):
-        return batch_loss(self.model, batch, self.kind, self.schedule, self.loss, generator)
+        return batch_loss(self.model, batch, self.kind, self.schedule, self.loss, generator,
+                          self.shard)  # fmt: skip
 
 
-def _distributed() -> tuple[int, int]:
+def _distributed(ranks_from_slurm: bool = False) -> tuple[int, int, int]:
+    """(rank, ranks, local rank) of this process; joins the process group when ranks > 1."""
+    if ranks_from_slurm:
+        slurm_rendezvous(os.environ)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
+    if world == 1:
+        return 0, 1, 0
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _global_mean(value: torch.Tensor, world: int) -> float:
+    """The mean of `value` over the ranks (the loss of the global batch of equal parts)."""
+    if world > 1:
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        value /= world
+    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,9 +145,10 @@ def _to(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _step_generator(seed: int, step: int, rank: int, device: torch.device) -> torch.Generator:
+def _step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
+    """The noise of step s (-1: validation), the same on every rank."""
     generator = torch.Generator(device=device)
-    generator.manual_seed(seed * 1_000_003 + step * 1009 + rank)
+    generator.manual_seed(seed * 1_000_003 + step * 1009)
     return generator
 
 
@@ -136,7 +158,7 @@ def score_validation(model, loader, kind, schedule, settings, device) -> dict[st
     loss; the RFNE of the mean of `validation_members` members per example (MONITOR_STEPS DDIM
     steps), of the members themselves, and of the trivial baseline (the base: up-sampled input
     or last frame), each pooled over the examples: RFNE = sqrt(sum |x - y|^2 / sum |y|^2)."""
-    generator = _step_generator(settings.seed, -1, 0, device)
+    generator = _step_generator(settings.seed, -1, device)
     members = settings.validation_members
     losses, mean_error, member_error, baseline, norm = [], 0.0, 0.0, 0.0, 0.0
     for index, batch in enumerate(loader):
@@ -167,12 +189,21 @@ def model_config(job: TrainJob) -> ModelConfig:
 
 
 def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: TrainOutputs,
-        progress: bool = True) -> Path:  # fmt: skip
+        progress: bool = True, ranks_from_slurm: bool = False) -> Path:  # fmt: skip
+    """Train as one of the job's `ranks` processes (an error if the launcher started another
+    number)."""
     settings, kind = job.settings, MODEL_KINDS[job.model]
     output_dir = outputs.directory
     output_dir.mkdir(parents=True, exist_ok=True)
-    rank, world = _distributed()
-    device = torch_device(execution.device, "execution.train.device", rank)
+    rank, world, local_rank = _distributed(ranks_from_slurm)
+    if world != settings.ranks:
+        raise StageFailure(
+            f"flex train {job.task}/{job.model}: the job has ranks = {settings.ranks} "
+            f"(train.defaults.ranks or its override), but {world} process(es) were started "
+            "(WORLD_SIZE / SLURM_NTASKS): the train rule's `gpu` resource is the job's ranks; do "
+            "not set it in the profile (multi-node: nodes x tasks_per_node = ranks)"
+        )
+    device = torch_device(execution.device, "execution.train.device", local_rank)
     torch.manual_seed(settings.seed)
     batch = settings.batch_size
     statistics = read_statistics(inputs.statistics)
@@ -182,7 +213,8 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
                           settings.seed)  # fmt: skip
     validation_set = _examples(job, "validation", inputs.validation_fine,
                                inputs.validation_coarse, job.validation_seeds, normalisation,
-                               batch * settings.validation_batches, settings.seed + 1)  # fmt: skip
+                               batch * world * settings.validation_batches,
+                               settings.seed + 1)  # fmt: skip
     architecture = model_config(job)
     model = build_model(architecture).to(device)
     ema = EMA(model, settings.ema_decay)
@@ -194,7 +226,7 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
         ),
     )
     schedule = CosineLogSNR(shift=settings.logsnr_shift)
-    objective = LossModule(model, kind, schedule, settings.loss)
+    objective = LossModule(model, kind, schedule, settings.loss, (rank, world))
     if execution.compile:
         objective = torch.compile(objective)
     if world > 1:
@@ -212,7 +244,8 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, best, history = state["step"], state["best_validation_loss"], state["history"]
-        log.info("resumed from %s at step %d", resume_path, step)
+        if rank == 0:
+            log.info("resumed from %s at step %d", resume_path, step)
     elif rank == 0:
         best_path.unlink(missing_ok=True)  # belongs to a run that is not resumed
     metadata = {
@@ -226,7 +259,7 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
         log.info("%s/%s: %s %s, %.2fM parameters, %d steps of batch %d x %d on %s",
                  job.task, job.model, kind.backbone, settings.model_size,
                  metadata["parameters"] / 1e6, settings.steps, batch, world, device)  # fmt: skip
-    validation_loader = torch.utils.data.DataLoader(validation_set, batch_size=batch)
+    validation_loader = torch.utils.data.DataLoader(validation_set, batch_size=batch * world)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=settings.precision == "bf16")  # fmt: skip
     bar = tqdm(total=settings.steps, initial=step, unit="step", disable=not progress or rank,
@@ -243,11 +276,12 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
         for examples in loader:
             torch.manual_seed(settings.seed * 1_000_003 + step)  # dropout of this step
             with autocast:
-                loss = objective(_to(examples, device), _step_generator(settings.seed, step, rank,
+                loss = objective(_to(examples, device), _step_generator(settings.seed, step,
                                                                          device))  # fmt: skip
-            if not math.isfinite(float(loss.detach())):
+            global_loss = _global_mean(loss, world)
+            if not math.isfinite(global_loss):
                 raise StageFailure(
-                    f"training {job.task}/{job.model} diverged: loss {float(loss):.3g} at step "
+                    f"training {job.task}/{job.model} diverged: loss {global_loss:.3g} at step "
                     f"{step + 1}; lower train.defaults.learning_rate (now "
                     f"{settings.learning_rate:g}) or grad_clip ({settings.grad_clip:g}), or set "
                     f'it for this job under train.overrides["{job.task}/{job.model}"]'
@@ -259,7 +293,7 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
             scheduler.step()
             ema.update(model)
             step += 1
-            interval_losses.append(float(loss.detach()))
+            interval_losses.append(global_loss)
             bar.update()
             bar.set_postfix(loss=f"{interval_losses[-1]:.4f}", refresh=False)
             validate = step % settings.validation_every == 0 or step == settings.steps
