@@ -24,31 +24,23 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.simulate_solver import time_equation, time_fft_floor
+from bench.sample_throughput import timed
+from bench.simulate_solver import benchmark_case, time_equation, time_fft_floor
+from bench.train_throughput import steps_per_second, training_step
 from flex.diffusion.predict import predict
 from flex.diffusion.schedule import CosineLogSNR
 from flex.kinds import MODEL_KINDS
 from flex.models import build_model, parameter_count, preset
-from flex.simulate.equations import ForcedVorticityEquation, make_grid
-from flex.train.objectives import batch_loss
-from flex.train.optim import Lion
 
 PEAK_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0, "L40S": 362.1}
 """Dense bf16 tensor-core peak (TFLOP/s, no sparsity) of GPUs by a part of their name, from
 NVIDIA's data sheets (H100/H200 SXM, H100 PCIe, A100, L40S); the first match wins."""
-
-SOLVER = {"viscosity": 1e-3, "drag": 0.1, "forcing_wavenumber": 4, "forcing_amplitude": 1.0,
-          "courant": 0.5, "max_velocity": 7.0}  # fmt: skip
-"""The equation and time step of bench/simulate_solver.py (Re = 1000, Kolmogorov forcing)."""
 
 
 def peak_tflops(device: torch.device, override: float | None) -> float | None:
@@ -66,12 +58,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def solver(grid_size: int, steps: int, repeats: int) -> dict:
-    grid = make_grid(grid_size, 2 * np.pi)
-    equation = ForcedVorticityEquation(grid, SOLVER["viscosity"], SOLVER["drag"],
-                                       SOLVER["forcing_wavenumber"], SOLVER["forcing_amplitude"])  # fmt: skip
-    noise = jax.random.normal(jax.random.PRNGKey(0), grid.shape, jnp.float32)
-    state = jnp.fft.rfft2(noise) * equation.dealias_filter
-    dt = SOLVER["courant"] * (2 * np.pi / grid_size) / SOLVER["max_velocity"]
+    _, equation, state, dt = benchmark_case(grid_size)
     step = time_equation(equation, state, dt, steps, repeats)
     floor = time_fft_floor(grid_size, state, steps, repeats)
     return {"grid": grid_size, "backend": jax.default_backend(), "ms_per_step": step * 1e3,
@@ -81,34 +68,14 @@ def solver(grid_size: int, steps: int, repeats: int) -> dict:
 
 def training(size: str, patch: int, batch: int, steps: int, device: torch.device, bf16: bool,
              peak: float | None) -> dict:  # fmt: skip
-    torch.manual_seed(0)
-    model = build_model(preset("flex", size, 1, patch)).to(device)
-    optimiser = Lion(model.parameters(), lr=1e-5, betas=(0.9, 0.98))
-    data = {
-        k: torch.randn(batch, 1, patch, patch, device=device) for k in ("input", "base", "target")
-    }
-    data["reynolds"] = torch.rand(batch, device=device)
-
-    def one_step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = batch_loss(model, data, MODEL_KINDS["flex"], CosineLogSNR(), "l1")
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
+    step, model = training_step("flex", size, patch, batch, device, bf16)
     with FlopCounterMode(display=False) as counter:
-        one_step()
-    one_step()  # warm-up beyond the counted step
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    synchronize(device)
-    steps_per_s = steps / (time.perf_counter() - start)
+        step()
+    rate = steps_per_second(step, steps, device, warmup=1)  # after the counted step
     flops = counter.get_total_flops()
-    achieved = flops * steps_per_s / 1e12
+    achieved = flops * rate / 1e12
     return {"model": f"flex {size}", "parameters": parameter_count(model), "patch": patch,
-            "batch": batch, "bf16": bf16, "examples_per_s": steps_per_s * batch,
+            "batch": batch, "bf16": bf16, "examples_per_s": rate * batch,
             "model_tflop_per_step": flops / 1e12, "achieved_tflops": achieved,
             "peak_tflops": peak, "mfu": achieved / peak if peak else None}  # fmt: skip
 
@@ -128,10 +95,7 @@ def sampling(size: str, patch: int, inputs: int, members: int, steps: int,
                     CosineLogSNR())  # fmt: skip
         synchronize(device)
 
-    run()  # warm-up
-    start = time.perf_counter()
-    run()
-    elapsed = time.perf_counter() - start
+    elapsed = timed(run, repeats=1)  # after one warm-up run
     return {"model": f"flex {size}", "patch": patch, "ddim_steps": steps,
             "members": inputs * members, "members_per_s": inputs * members / elapsed}  # fmt: skip
 

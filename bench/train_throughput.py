@@ -22,7 +22,8 @@ from flex.train.objectives import batch_loss
 from flex.train.optim import Lion
 
 
-def examples_per_second(backbone, size, image, batch, steps, device, bf16) -> tuple[float, int]:
+def training_step(backbone, size, image, batch, device, bf16):
+    """(one training step on fixed random data, the model) of the benchmark."""
     torch.manual_seed(0)
     model = build_model(preset(backbone, size, 1, image)).to(device)
     optimiser = Lion(model.parameters(), lr=1e-5, betas=(0.9, 0.98))
@@ -30,20 +31,34 @@ def examples_per_second(backbone, size, image, batch, steps, device, bf16) -> tu
         k: torch.randn(batch, 1, image, image, device=device) for k in ("input", "base", "target")
     }
     data["reynolds"] = torch.rand(batch, device=device)
-    warmup = 2
-    for step in range(warmup + steps):
-        if step == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
+
+    def step() -> None:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = batch_loss(model, data, MODEL_KINDS["flex"], CosineLogSNR(), "l1")
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+
+    return step, model
+
+
+def steps_per_second(step, steps: int, device, warmup: int = 2) -> float:
+    """`step` run `steps` times after `warmup` steps, timed between device synchronisations."""
+    for _ in range(warmup):
+        step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return steps * batch / (time.perf_counter() - start), parameter_count(model)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps / (time.perf_counter() - start)
+
+
+def examples_per_second(backbone, size, image, batch, steps, device, bf16) -> tuple[float, int]:
+    step, model = training_step(backbone, size, image, batch, device, bf16)
+    return steps_per_second(step, steps, device) * batch, parameter_count(model)
 
 
 def main() -> None:
