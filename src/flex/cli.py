@@ -1,6 +1,7 @@
 """The `flex` command: checks a configuration, and runs any stage as the workflow does.
 
     flex check-config config/config.yaml           validate a study configuration
+    flex plan config/paper.yaml                    jobs per rule and output sizes on disk
     flex simulate --job JSON --execution JSON --output FILE
     flex coarsen | training_statistics | train | sample | evaluate | summary | figures  ...
 
@@ -45,7 +46,7 @@ def check_config(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ["check-config", *ENTRY_MODULES]
+    commands = ["check-config", "plan", *ENTRY_MODULES]
     if not argv or argv[0] not in commands:
         print(__doc__.strip(), file=sys.stderr)
         print(f"\nflex: choose one of {', '.join(commands)}", file=sys.stderr)
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "check-config":
         return check_config(rest)
+    if command == "plan":
+        from flex.footprint import main as plan
+
+        return plan(rest)
     return importlib.import_module(ENTRY_MODULES[command]).main(rest)
 
 

@@ -48,6 +48,25 @@ from flex.kinds import TASKS
 MODES = ("train", "evaluate")
 
 
+def valid_times(task: str, length: int, horizon: int = 1) -> range:
+    """Frames t of a trajectory of `length` snapshots with everything the task needs: fc uses
+    t-1 and t+1 .. t+horizon."""
+    return range(0, length) if task == "sr" else range(1, length - horizon)
+
+
+def evaluation_index(task: str, lengths: list[int], grid: int, patch: int, stride: int,
+                     horizon: int = 1) -> list[tuple[int, int, int, int]]:  # fmt: skip
+    """(file, t, y0, x0) of every evaluation patch: every `stride`-th valid time of each
+    trajectory (of `lengths` snapshots on a `grid`^2 grid), tiled by non-overlapping patches."""
+    corners = tiling_corners(grid, patch)
+    return [
+        (f, t, y0, x0)
+        for f, length in enumerate(lengths)
+        for t in valid_times(task, length, horizon)[::stride]
+        for y0, x0 in corners
+    ]
+
+
 @dataclasses.dataclass(frozen=True)
 class TrajectoryFiles:
     """The files of one trajectory: fine (simulate) and coarse (coarsen) fields."""
@@ -196,18 +215,11 @@ class TaskExamples(torch.utils.data.Dataset):
         return grid, lengths
 
     def valid_times(self, length: int) -> range:
-        """Frames t with everything the task needs: fc uses t-1 and t+1 .. t+horizon."""
-        return range(0, length) if self.task == "sr" else range(1, length - self.horizon)
+        return valid_times(self.task, length, self.horizon)
 
     def _evaluation_index(self) -> list[tuple[int, int, int, int]]:
-        stride = self.stride
-        corners = tiling_corners(self._grid, self.patch)
-        return [
-            (f, t, y0, x0)
-            for f, length in enumerate(self._lengths)
-            for t in self.valid_times(length)[::stride]
-            for y0, x0 in corners
-        ]
+        return evaluation_index(self.task, self._lengths, self._grid, self.patch, self.stride,
+                                self.horizon)  # fmt: skip
 
     def set_epoch(self, epoch: int) -> None:
         """Draw other random patches in the next epoch (train mode)."""

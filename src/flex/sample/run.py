@@ -57,7 +57,7 @@ def _collate(examples: TaskExamples, indices: list[int]) -> dict[str, torch.Tens
     return {key: torch.stack([item[key] for item in items]) for key in items[0]}
 
 
-def _layout(job: SampleJob, members: int, size: int, spacing: float):
+def layout(job: SampleJob, members: int, size: int, spacing: float):
     """Dimensions and variables of the sample file."""
     fc = job.task == "fc"
     lead = (dims.LEAD,) if fc else ()
@@ -144,7 +144,7 @@ def run(job: SampleJob, execution: SampleExecution, fine: str | Path, coarse: st
                            f"horizon {job.horizon}")  # fmt: skip
     mean, std = model.normalisation
     members, leads = model.members, job.horizon
-    sizes, variables, coords = _layout(job, members, model.patch_size, grid_spacing(Path(fine)))
+    sizes, variables, coords = layout(job, members, model.patch_size, grid_spacing(Path(fine)))
     noise_base = job.ensemble.seed if job.ensemble else 0
     bar = tqdm(total=len(indices) * members, unit="member", disable=not progress, mininterval=2.0,
                desc=f"sample {job.task}/{job.model} Re={job.reynolds_number:g}")  # fmt: skip

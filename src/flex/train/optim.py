@@ -40,6 +40,11 @@ class Lion(torch.optim.Optimizer):
         return loss
 
 
+OPTIMIZER_MOMENTS = {"lion": 1, "adamw": 2}
+"""Tensors of a parameter's size that each optimizer keeps per parameter (Lion: the momentum m;
+AdamW: the first and second moments); `flex.footprint` sizes checkpoints from it."""
+
+
 def make_optimizer(parameters, settings: TrainSettings) -> torch.optim.Optimizer:
     if settings.optimizer == "lion":
         return Lion(parameters, settings.learning_rate, settings.betas, settings.weight_decay)

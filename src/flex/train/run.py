@@ -62,6 +62,9 @@ from flex.train.resume import load_own, resume_key
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT, BEST_CANDIDATE = "checkpoint.pt", "best_candidate.pt"
+"""The files a job keeps for itself in its output directory (`flex.train.resume`)."""
+
 HISTORY_COLUMNS = ("step", "train_loss", "validation_loss", "validation_rfne",
                    "validation_member_rfne", "baseline_rfne", "learning_rate", "examples_per_s",
                    "elapsed_s")  # fmt: skip
@@ -232,7 +235,7 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
     if world > 1:
         objective = torch.nn.parallel.DistributedDataParallel(objective)
     key = resume_key(job, inputs.all())
-    resume_path, best_path = output_dir / "checkpoint.pt", output_dir / "best_candidate.pt"
+    resume_path, best_path = output_dir / CHECKPOINT, output_dir / BEST_CANDIDATE
     step, best, history = 0, float("inf"), []
     state = load_own(resume_path, key, device) if rank == 0 or world == 1 else None
     if world > 1:
