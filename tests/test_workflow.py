@@ -22,10 +22,19 @@ def workdir(tmp_path: Path) -> Path:
     return link_workflow(tmp_path)
 
 
-def job_counts(output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run: {rule: count}."""
+PLAN_RULE = {"sample_trivial": "sample"}
+"""Workflow rules that run some of the jobs of a rule of the study plan (the trivial baselines'
+sample jobs, on the CPU: workflow/rules/sample.smk)."""
+
+
+def job_counts(output: str, by_plan_rule: bool = True) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: {rule: count}, by rule of the study plan unless
+    `by_plan_rule` is false (then by the workflow's own rules)."""
     table = output.split("Job stats:")[1].split("\n\n")[0]
-    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+    counts: dict[str, int] = {}
+    for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE):
+        rule = PLAN_RULE.get(m[1], m[1]) if by_plan_rule else m[1]
+        counts[rule] = counts.get(rule, 0) + int(m[2])
     counts.pop("total", None)
     return counts
 
@@ -46,6 +55,9 @@ def test_dry_run_of_the_whole_dag(workdir, config):
     assert counts["simulate"] == counts["coarsen"] == expected_trajectories(study)
     assert counts["train"] == len(study["train"]["tasks"]) * len(study["train"]["models"])
     assert counts["training_statistics"] == 1
+    by_rule = job_counts(done.stdout + done.stderr, by_plan_rule=False)
+    trivial = len(study["train"]["tasks"]) + len(study["sample"]["zero_shot_variables"])
+    assert by_rule["sample_trivial"] == trivial * _test_trajectories(study)  # no GPU
     assert not (workdir / "results").exists()
 
 

@@ -12,7 +12,7 @@ try:
     from flex.config import ConfigError
     from flex.config.load import load_study
     from flex.figures.catalogue import CLAIMS
-    from flex.kinds import TASK_TITLES
+    from flex.kinds import TASK_TITLES, TRIVIAL
     from flex.plan import ENTRY_MODULES, EXECUTION_SECTIONS, StudyPlan
     from flex.train.launch import launch
 except ImportError as error:
@@ -49,6 +49,13 @@ ENVIRONMENTS = {
 EXECUTION = {rule: PLAN.execution(rule) for rule in EXECUTION_SECTIONS}
 """Execution settings per rule (JSON). Rules pass them as the resource `execution`, not as
 params: changing them reruns nothing (`--set-resources RULE:execution=...` overrides them)."""
+
+
+_TRIVIAL = "|".join(f"{task}/{model}" for task, model in TRIVIAL.items())
+TRIVIAL_SAMPLE_NAMES = f"(?:{_TRIVIAL})/.+"
+TRAINED_SAMPLE_NAMES = f"(?!(?:{_TRIVIAL})/)(?:{'|'.join(TRIVIAL)})/.+"
+"""Sample names ({task}/{model}/...) of the trivial baselines, which need no GPU (rule
+sample_trivial), and of the trained models (rule sample)."""
 
 
 def _wildcards(wildcards):

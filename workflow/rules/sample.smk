@@ -11,7 +11,7 @@ rule sample:
     benchmark:
         benchmark_of("sample", "{name}")
     wildcard_constraints:
-        name="(sr|fc)/.+",
+        name=TRAINED_SAMPLE_NAMES,
     conda:
         ENVIRONMENTS["torch"]
     threads: 1
@@ -30,3 +30,13 @@ rule sample:
             "--job {params.job:q} --fine {input.fine:q} {params.files} --output {output:q} "
             "--threads {threads}",
         )
+
+
+use rule sample as sample_trivial with:
+    """The trivial baselines' sample files (bicubic, persistence): the same command, on the CPU
+    (no GPU resource), so that a cluster runs them beside the evaluations, not on a GPU.
+    """
+    wildcard_constraints:
+        name=TRIVIAL_SAMPLE_NAMES,
+    resources:
+        execution=EXECUTION["sample"],
