@@ -9,7 +9,7 @@ import torch
 
 from flex.diffusion.loss import diffusion_loss
 from flex.diffusion.parameterisation import eps_from_v, noisy, velocity, x0_from_v
-from flex.diffusion.sampler import ddim_sample, member_noise, uniform_times
+from flex.diffusion.sampler import MemberNoise, ddim_sample, member_noise, uniform_times
 from flex.diffusion.schedule import CosineLogSNR
 
 
@@ -76,6 +76,83 @@ def test_two_step_ddim_on_gaussian_data_has_the_closed_form_spread(middle):
     alpha, sigma = (float(v) for v in schedule.alpha_sigma(torch.tensor(middle)))
     factor = alpha * sigma * s2 / (alpha**2 * s2 + sigma**2)
     torch.testing.assert_close(member, factor * noise, atol=2e-3, rtol=2e-3)  # alpha_1 = 5e-5
+
+
+def gaussian_member_variance(d2: float, steps: int, eta: float) -> float:
+    """Closed form, in the DDIM paper's own notation (abar = alpha^2): for data x0 ~ N(0, d2) and
+    the exact denoiser x0_hat = k_t z, k_t = sqrt(abar_t) d2 / (abar_t d2 + 1 - abar_t), every
+    step is linear, z_s = a z_t + c xi with (Song et al. 2021, eq. 12 and 16)
+
+        sigma_t(eta)^2 = eta^2 (1 - abar_s) / (1 - abar_t) (1 - abar_t / abar_s),
+        a = sqrt(abar_s) k_t + sqrt(1 - abar_s - sigma_t(eta)^2) (1 - sqrt(abar_t) k_t)
+            / sqrt(1 - abar_t),
+
+    so Var z_s = a^2 Var z_t + sigma_t(eta)^2 from Var z_1 = 1, and a member x0_hat(t_{n-1}) has
+    the variance k^2 Var z_{t_{n-1}}."""
+    schedule = CosineLogSNR()
+    times = uniform_times(steps)
+    abar = [float(schedule.alpha_sigma(t)[0]) ** 2 for t in times]
+    variance = 1.0
+    for i in range(steps):
+        at, as_ = abar[i], abar[i + 1]
+        k = math.sqrt(at) * d2 / (at * d2 + 1 - at)
+        if i == steps - 1:
+            return k**2 * variance
+        fresh = eta**2 * (1 - as_) / (1 - at) * (1 - at / as_)
+        a = math.sqrt(as_) * k + math.sqrt(1 - as_ - fresh) * (1 - math.sqrt(at) * k) / math.sqrt(
+            1 - at
+        )
+        variance = a**2 * variance + fresh
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("steps", [1, 2, 4, 64])
+def test_stochastic_ddim_on_gaussian_data_has_the_closed_form_spread(steps, eta):
+    """The members' variance, from 16384 independent pixels, against the closed form; spread /
+    skill follows from it (sqrt(variance / d2) for many members)."""
+    d2 = 0.25
+    schedule = CosineLogSNR()
+
+    def exact_v(z, t):
+        alpha, sigma = (v.view(-1, 1, 1, 1) for v in schedule.alpha_sigma(t))
+        x0 = alpha * d2 / (alpha**2 * d2 + sigma**2) * z.double()
+        return ((alpha * z.double() - x0) / sigma).float()
+
+    draws = MemberNoise((1, 128, 128), [0])
+    member = ddim_sample(exact_v, draws(), schedule, steps, eta=eta, fresh_noise=draws)
+    expected = gaussian_member_variance(d2, steps, eta)
+    assert float(member.double().var()) == pytest.approx(expected, rel=0.05, abs=1e-6)
+
+
+def test_many_steps_sample_the_data_distribution_and_two_steps_collapse_for_every_eta():
+    """The closed form's limits: with many steps every eta reaches Var = d2 (spread / skill 1).
+    With two steps the member is k_m z_m and Var z_m = sigma_m^2 whatever eta (the fresh noise
+    replaces part of eps_hat = z_1 at equal variance), so no eta lifts two-step spread / skill
+    above its deterministic value, 0.4 here (at most 0.5 for Gaussian data)."""
+    d2 = 0.25
+    for eta in (0.0, 0.5, 1.0):
+        assert gaussian_member_variance(d2, 1024, eta) == pytest.approx(d2, rel=0.02)
+        assert gaussian_member_variance(d2, 2, eta) == pytest.approx(
+            gaussian_member_variance(d2, 2, 0.0), rel=1e-4
+        )
+    assert math.sqrt(gaussian_member_variance(d2, 2, 0.0) / d2) == pytest.approx(0.4, abs=0.01)
+    assert gaussian_member_variance(d2, 8, 1.0) < gaussian_member_variance(d2, 8, 0.0)
+
+
+def test_ancestral_members_do_not_depend_on_the_batch():
+    """eta > 0: each member's fresh noise comes from its own generator too."""
+    schedule = CosineLogSNR()
+
+    def v_of(z, t):
+        return 0.3 * z
+
+    together_draws, alone_draws = MemberNoise((1, 4, 4), [7, 8, 9]), MemberNoise((1, 4, 4), [8])
+    together = ddim_sample(v_of, together_draws(), schedule, 4, eta=1.0, fresh_noise=together_draws)
+    alone = ddim_sample(v_of, alone_draws(), schedule, 4, eta=1.0, fresh_noise=alone_draws)
+    torch.testing.assert_close(together[1:2], alone, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="eta"):
+        ddim_sample(v_of, torch.zeros(1, 1, 4, 4), schedule, 2, eta=0.5)
 
 
 def test_sampler_calls_the_model_at_the_given_times_and_refuses_bad_grids():

@@ -108,6 +108,7 @@ KEYS = {
     "sample.steps_study_samples": (3, {"sample": 12, "evaluate": 12, **TAIL}),
     "sample.steps_study_horizon": (2, {"sample": 6, "evaluate": 6, **TAIL}),  # fc only
     "sample.seed": (1, {"sample": 52, "evaluate": 52, **TAIL}),  # diffusion models only
+    "sample.eta": (0.5, {"sample": 52, "evaluate": 52, **TAIL}),  # diffusion models only
     "evaluate.rank_stride": (2, EVALUATE),
     "figures.dpi": (100, {"figures": 1, "all": 1}),
     "figures.example_reynolds_number": (80, {"figures": 1, "all": 1}),

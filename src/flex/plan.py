@@ -217,7 +217,7 @@ class StudyPlan:
             horizon=horizon if task == "fc" else 1,
             patch_size=study.data.patch(task) if trivial else None,
             ensemble=EnsembleSettings(steps or sample.sampling_steps, sample.ensemble_size,
-                                      sample.seed) if diffusion else None,
+                                      sample.seed, sample.eta) if diffusion else None,
         )  # fmt: skip
         self._add("sample", {"name": name}, inputs, (paths.sample_file(name),), job)
         self._add("evaluate", {"name": name}, {"sample": paths.sample_file(name)},

@@ -72,11 +72,13 @@ class TrainJob:
 
 @dataclasses.dataclass(frozen=True)
 class EnsembleSettings:
-    """What a diffusion model's ensemble depends on: steps, members and the noise seed."""
+    """What a diffusion model's ensemble depends on: steps, members, the noise seed and the
+    sampler's eta (0: deterministic DDIM)."""
 
     sampling_steps: int
     ensemble_size: int
     seed: int
+    eta: float
 
 
 @dataclasses.dataclass(frozen=True)

@@ -154,6 +154,7 @@ class SampleConfig:
     steps_study_samples: int
     steps_study_horizon: int
     seed: int
+    eta: float
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,8 +23,10 @@ FEEDBACK = ("mean", "member")
 def rollout(
     model, kind: ModelKind, frames: torch.Tensor, reynolds: torch.Tensor,
     seeds: list[list[list[int]]], steps: int, schedule: CosineLogSNR, feedback: str,
+    eta: float = 0.0,
 ) -> torch.Tensor:  # fmt: skip
-    """frames (B, 2, H, W) normalised -> predictions (B, M, L, H, W)."""
+    """frames (B, 2, H, W) normalised -> predictions (B, M, L, H, W); `eta`: the sampler's
+    (`flex.diffusion.predict`)."""
     batch, members, leads = len(seeds), len(seeds[0]), len(seeds[0][0])
     out = []
     if feedback == "mean":
@@ -32,7 +34,7 @@ def rollout(
         for lead in range(leads):
             lead_seeds = [[seeds[b][k][lead] for k in range(members)] for b in range(batch)]
             pred = predict(model, kind, history, history[:, 1:], reynolds, lead_seeds, steps,
-                           schedule)  # fmt: skip
+                           schedule, eta=eta)  # fmt: skip
             out.append(pred[:, :, 0])  # (B, M, H, W)
             history = torch.cat([history[:, 1:], pred.mean(dim=1)], dim=1)
     elif feedback == "member":
@@ -41,7 +43,15 @@ def rollout(
         for lead in range(leads):
             lead_seeds = [[seeds[b][k][lead]] for b in range(batch) for k in range(members)]
             pred = predict(
-                model, kind, history, history[:, 1:], reynolds_rep, lead_seeds, steps, schedule
+                model,
+                kind,
+                history,
+                history[:, 1:],
+                reynolds_rep,
+                lead_seeds,
+                steps,
+                schedule,
+                eta=eta,
             )[:, 0]  # fmt: skip  (B*M, 1, H, W)
             out.append(pred[:, 0].view(batch, members, *pred.shape[-2:]))
             history = torch.cat([history[:, 1:], pred], dim=1)

@@ -178,6 +178,7 @@ def run(job: SampleJob, execution: SampleExecution, fine: str | Path, coarse: st
             reynolds_number=float(job.reynolds_number), seed=job.seed, split=job.split,
             held_out=job.held_out,
             sampling_steps=job.ensemble.sampling_steps if diffusion else 0,
+            eta=job.ensemble.eta if diffusion else 0.0,
             ensemble_size=members, normalisation_mean=mean, normalisation_std=std,
             model_file=str(model_path or ""),
         ))  # fmt: skip
@@ -189,6 +190,7 @@ def _predict(job: SampleJob, model: _Model, batch, seeds) -> dict[str, torch.Ten
     """Normalised predictions of one batch, and what the file stores beside them."""
     net, kind, schedule, leads = model.net, model.kind, model.schedule, job.horizon
     steps = job.ensemble.sampling_steps if job.ensemble else 1
+    eta = job.ensemble.eta if job.ensemble else 0.0
     out = {"target": batch["target"], "input": batch["input"], "base": batch["base"]}
     if job.task == "sr":
         if net is None:
@@ -196,7 +198,7 @@ def _predict(job: SampleJob, model: _Model, batch, seeds) -> dict[str, torch.Ten
         else:
             member_seeds = [[s[0] for s in per_member] for per_member in seeds]
             out["prediction"] = predict(net, kind, batch["input"], batch["base"], batch["reynolds"],
-                                        member_seeds, steps, schedule)  # fmt: skip
+                                        member_seeds, steps, schedule, eta=eta)  # fmt: skip
         return out
     if net is None:
         persistence = batch["base"].expand(-1, leads, -1, -1)[:, None]  # (B, 1, L, y, x)
@@ -204,7 +206,7 @@ def _predict(job: SampleJob, model: _Model, batch, seeds) -> dict[str, torch.Ten
         return out
     for feedback, name in (("mean", "prediction"), ("member", "prediction_member_feedback")):
         out[name] = rollout(net, kind, batch["input"], batch["reynolds"], seeds, steps, schedule,
-                            feedback)  # fmt: skip
+                            feedback, eta)  # fmt: skip
     return out
 
 
