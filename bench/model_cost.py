@@ -25,7 +25,7 @@ from flex.diffusion.schedule import CosineLogSNR
 from flex.kinds import INPUT_CHANNELS, MODEL_KINDS
 from flex.models import build_model, parameter_count
 from flex.plan import StudyPlan
-from flex.train.objectives import batch_loss
+from flex.train.objectives import batch_loss, crps_settings
 from flex.train.optim import make_optimizer
 from flex.train.run import model_config
 
@@ -53,7 +53,8 @@ def measure(job, steps: int) -> dict[str, float]:
     data = random_batch(job.task, settings.batch_size, job.patch_size)
 
     def step() -> None:
-        loss = batch_loss(model, data, kind, schedule, settings.loss)
+        loss = batch_loss(model, data, kind, schedule, settings.loss,
+                          crps=crps_settings(settings, kind))  # fmt: skip
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

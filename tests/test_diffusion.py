@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -189,3 +190,35 @@ def test_loss_of_the_exact_v_is_zero():
 
     loss = diffusion_loss(exact_v, target.expand(16, -1, -1, -1), schedule, "mse")
     assert float(loss) < 1e-8
+
+
+def test_the_fair_crps_objective_equals_the_evaluate_stage_s():
+    """flex.diffusion.crps.fair_crps (all pairs) against flex.evaluate.calibration.crps (sorted
+    members), independent formulas of the same estimator."""
+    from flex.diffusion.crps import fair_crps
+    from flex.evaluate.calibration import crps
+
+    generator = torch.Generator().manual_seed(0)
+    for members in (2, 3, 8):
+        ensemble = torch.randn(4, members, 1, 5, 5, generator=generator, dtype=torch.float64)
+        truth = torch.randn(4, 1, 5, 5, generator=generator, dtype=torch.float64)
+        np.testing.assert_allclose(fair_crps(ensemble, truth).numpy(),
+                                   crps(ensemble.numpy(), truth.numpy()), rtol=1e-12, atol=1e-12)  # fmt: skip
+
+
+def test_the_crps_objective_has_the_gradient_of_its_finite_differences():
+    """Gradients flow through both unrolled DDIM steps: torch.autograd.gradcheck of the loss in
+    the parameters (w, b) of a linear network v_hat = w z + b, with fixed noise."""
+    from flex.diffusion.crps import crps_loss
+
+    schedule = CosineLogSNR()
+    x0 = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def loss(w, b):
+        generator = torch.Generator().manual_seed(2)
+        return crps_loss(lambda z, t, m: w * z + b, x0, schedule, 2, 2, generator)
+
+    w = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(-0.1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(loss, (w, b), eps=1e-6, atol=1e-6)
+    assert float(loss(w, b).detach()) > 0

@@ -224,3 +224,19 @@ def test_the_plan_is_the_one_list_of_entry_modules():
     stages = {p.parent.name for p in sources.ROOT.glob("*/__main__.py")}
     assert stages == {entry.split(".")[1] for entry in ENTRY_MODULES.values()}
     assert dataclasses.is_dataclass(plan_of(read_yaml(TINY)).jobs("figures")[0].job)
+
+
+def test_only_a_crps_trained_model_reads_the_crps_settings(raw):
+    """flex_crps's job parameters hold crps_members and crps_steps; the other models' hold None,
+    so that changing them reruns flex_crps alone."""
+    raw["train"]["models"] = ["flex", "flex_crps"]
+    plan = plan_of(raw)
+    for job in plan.jobs("train"):
+        settings = job.job.settings
+        crps = (settings.crps_members, settings.crps_steps)
+        expected = (2, 2) if job.wildcards["model"] == "flex_crps" else (None, None)
+        assert crps == expected, job.wildcards
+    raw["train"]["defaults"]["crps_members"] = 4
+    changed = {job.wildcards["model"] for job in plan_of(raw).jobs("train")
+               if job.params != plan.job("train", job.wildcards).params}  # fmt: skip
+    assert changed == {"flex_crps"}

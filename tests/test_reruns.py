@@ -95,6 +95,9 @@ KEYS = {
         "batch_size": 3, "grad_clip": 0.5, "ema_decay": 0.95, "loss": "mse",
         "logsnr_shift": 2.0, "dropout": 0.0, "validation_every": 2, "validation_batches": 2,
         "precision": "bf16", "seed": 1}.items()},
+    # read by flex_crps only, which the tiny study does not train (tests/test_plan.py)
+    "train.defaults.crps_members": (3, NOTHING),
+    "train.defaults.crps_steps": (3, NOTHING),
     # one job's override: sr/flex (5 main, 10 zero-shot, 6 steps study)
     "train.overrides": ({"sr/flex": {"learning_rate": 1.0e-3}}, {
         "train": 1, "sample": 21, "evaluate": 21, **TAIL}),

@@ -37,7 +37,10 @@ def train_command(
     job: TrainJob, results: Path, output: Path, checkpoint_every: int = 2
 ) -> list[str]:
     """The command of the workflow's rule, with the tiny study's input files under `results`."""
-    inputs = StudyPlan(STUDY).job("train", {"task": job.task, "model": job.model}).inputs
+    # every model of a task trains on the same files: those of the tiny study's first model
+    inputs = (
+        StudyPlan(STUDY).job("train", {"task": job.task, "model": STUDY.train.models[0]}).inputs
+    )
     execution = dataclasses.replace(STUDY.execution.train, checkpoint_every=checkpoint_every)
     command = [sys.executable, "-m", "flex.train", "--job", json.dumps(to_dict(job)),
                "--execution", json.dumps(to_dict(execution)), "--threads", "1"]  # fmt: skip
@@ -76,6 +79,45 @@ def test_a_tiny_model_overfits_one_batch(model):
         optimiser.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+def test_a_tiny_crps_model_overfits_one_batch():
+    """Through the unrolled 2-step sampler: with fixed noise the members can all reach the target,
+    so the fair CRPS of one fixed batch falls tenfold."""
+    torch.manual_seed(0)
+    net = build_model(preset("flex", "tiny", 1, 32, dropout=0.0))
+    batch = {"input": torch.randn(2, 1, 32, 32), "base": torch.randn(2, 1, 32, 32),
+             "target": torch.randn(2, 1, 32, 32), "reynolds": torch.rand(2)}  # fmt: skip
+    optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(150):
+        generator = torch.Generator().manual_seed(1)
+        loss = batch_loss(net, batch, MODEL_KINDS["flex_crps"], CosineLogSNR(), "l1", generator,
+                          crps=(2, 2))  # fmt: skip
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+def test_a_crps_model_trains_through_the_stage_and_samples(tiny_results, tmp_path):
+    """flex_crps as a user adds it to train.models: the train stage writes its model, and the
+    sample stage draws distinct members from it."""
+    job = tiny_job(model="flex_crps", steps=4, validation_every=2)
+    assert (job.settings.crps_members, job.settings.crps_steps) == (2, 2)
+    run_training(job, tiny_results, tmp_path)
+    model, state = checkpoint.load_model(tmp_path / "model.pt")
+    assert state["model"] == "flex_crps"
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(history) == 3
+    from flex.diffusion.predict import predict
+
+    x = torch.randn(1, 1, 32, 32)
+    members = predict(model, MODEL_KINDS["flex_crps"], x, x, torch.rand(1), [[1, 2, 3]], 2,
+                      CosineLogSNR())  # fmt: skip
+    assert members.shape == (1, 3, 1, 32, 32)
+    assert not torch.equal(members[0, 0], members[0, 1])
 
 
 def test_checkpoint_rebuilds_the_model_from_its_file_alone(tiny_results, tmp_path):
@@ -233,7 +275,7 @@ def test_learning_rate_schedules_have_their_closed_forms():
     assert learning_rate_factor(4, warmup, total, "constant") == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("model", ["flex", "regression"])
+@pytest.mark.parametrize("model", ["flex", "regression", "flex_crps"])
 def test_validation_rfne_of_the_ensemble_mean(model):
     """RFNE pooled over examples: the ensemble mean's never exceeds the members' (the mean
     squared error of the mean is at most the members' mean squared error); a deterministic

@@ -6,10 +6,12 @@
 | `flex_raw` | FLEX | v of the raw target (diffusion): the ablation of residual modelling | sampled target |
 | `unet` | U-Net | v of the residual (diffusion) | base + sampled r |
 | `regression` | FLEX | the residual, deterministically: r_hat = net(0, t=0, Re, input) | base + r_hat |
+| `flex_crps` | FLEX | the residual through its sampler: fair CRPS of sampled members | base + sampled r |
 
 base = the up-sampled coarse field (sr) or the last frame (fc). Each task also has a trivial
 baseline that needs no training: `bicubic` (sr: the base itself) and `persistence` (fc: frame t at
-every lead). The configuration, the study plan, training and sampling all read these tables;
+every lead). `flex_crps` unrolls `crps_steps` DDIM steps in training (`flex.diffusion.crps`).
+The configuration, the study plan, training and sampling all read these tables;
 nothing else lists model names. (No torch here: the workflow imports it at parse time.)
 """
 
@@ -27,18 +29,25 @@ INPUT_CHANNELS = {"sr": 1, "fc": 2}
 """Channels of the task input: the up-sampled coarse frame (sr), frames t-1 and t (fc)."""
 
 
+OBJECTIVES = ("v", "direct", "crps")
+"""What a model is trained on: the diffusion loss on v (`flex.diffusion.loss`), the learned field
+itself (regression), or the fair CRPS of sampled members (`flex.diffusion.crps`)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelKind:
     backbone: str
-    diffusion: bool
-    residual: bool
+    diffusion: bool  # sampled from noise by DDIM; otherwise one deterministic member
+    residual: bool  # learns target - base; otherwise the raw target
+    objective: str = "v"  # one of OBJECTIVES
 
 
 MODEL_KINDS = {
     "flex": ModelKind("flex", diffusion=True, residual=True),
     "flex_raw": ModelKind("flex", diffusion=True, residual=False),
     "unet": ModelKind("unet", diffusion=True, residual=True),
-    "regression": ModelKind("flex", diffusion=False, residual=True),
+    "regression": ModelKind("flex", diffusion=False, residual=True, objective="direct"),
+    "flex_crps": ModelKind("flex", diffusion=True, residual=True, objective="crps"),
 }
 """The trained models (`train.models` chooses among them)."""
 

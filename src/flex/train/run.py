@@ -56,7 +56,7 @@ from flex.kinds import INPUT_CHANNELS, MODEL_KINDS
 from flex.models import ModelConfig, build_model, checkpoint, parameter_count, preset
 from flex.train.ema import EMA
 from flex.train.launch import slurm_rendezvous
-from flex.train.objectives import batch_loss
+from flex.train.objectives import batch_loss, crps_settings
 from flex.train.optim import learning_rate_factor, make_optimizer
 from flex.train.resume import load_own, resume_key
 
@@ -75,14 +75,14 @@ MONITOR_STEPS = 2
 class LossModule(torch.nn.Module):
     """The model with its objective, so that DistributedDataParallel sees one forward per step."""
 
-    def __init__(self, model, kind, schedule, loss, shard=(0, 1)):
+    def __init__(self, model, kind, schedule, loss, shard=(0, 1), crps=None):
         super().__init__()
         self.model, self.kind, self.schedule, self.loss = model, kind, schedule, loss
-        self.shard = shard
+        self.shard, self.crps = shard, crps
 
     def forward(self, batch, generator=None):
         return batch_loss(self.model, batch, self.kind, self.schedule, self.loss, generator,
-                          self.shard)  # fmt: skip
+                          self.shard, self.crps)  # fmt: skip
 
 
 def _distributed(ranks_from_slurm: bool = False) -> tuple[int, int, int]:
@@ -166,7 +166,8 @@ def score_validation(model, loader, kind, schedule, settings, device) -> dict[st
     losses, mean_error, member_error, baseline, norm = [], 0.0, 0.0, 0.0, 0.0
     for index, batch in enumerate(loader):
         batch = _to(batch, device)
-        losses.append(float(batch_loss(model, batch, kind, schedule, settings.loss, generator)))
+        losses.append(float(batch_loss(model, batch, kind, schedule, settings.loss, generator,
+                                       crps=crps_settings(settings, kind))))  # fmt: skip
         size = len(batch["target"])
         seeds = [[settings.seed + ((index * size + i) * members + k) for k in range(members)]
                  for i in range(size)]  # fmt: skip
@@ -229,7 +230,8 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
         ),
     )
     schedule = CosineLogSNR(shift=settings.logsnr_shift)
-    objective = LossModule(model, kind, schedule, settings.loss, (rank, world))
+    objective = LossModule(model, kind, schedule, settings.loss, (rank, world),
+                           crps_settings(settings, kind))  # fmt: skip
     if execution.compile:
         objective = torch.compile(objective)
     if world > 1:
