@@ -58,6 +58,18 @@ def test_ddim_with_the_exact_v_recovers_a_point_mass_in_any_number_of_steps():
         torch.testing.assert_close(sample, target.expand(3, -1, -1, -1), atol=1e-4, rtol=0)
 
 
+def gaussian_exact_v(schedule: CosineLogSNR, variance: float):
+    """The exact v for data x0 ~ N(0, variance I): from the posterior mean
+    E[x0 | z_t] = alpha_t variance z_t / (alpha_t^2 variance + sigma_t^2)."""
+
+    def exact_v(z, t):
+        alpha, sigma = (v.view(-1, 1, 1, 1) for v in schedule.alpha_sigma(t))
+        x0 = alpha * variance / (alpha**2 * variance + sigma**2) * z.double()
+        return ((alpha * z.double() - x0) / sigma).float()
+
+    return exact_v
+
+
 @pytest.mark.parametrize("middle", [0.5, 0.3, 0.1])
 def test_two_step_ddim_on_gaussian_data_has_the_closed_form_spread(middle):
     """Data x0 ~ N(0, s^2 I), exact v from the posterior mean E[x0 | z] = alpha s^2 z / (alpha^2 s^2
@@ -65,12 +77,7 @@ def test_two_step_ddim_on_gaussian_data_has_the_closed_form_spread(middle):
     z_m = sigma_m z_1 and the member is alpha_m sigma_m s^2 / (alpha_m^2 s^2 + sigma_m^2) z_1."""
     s2 = 4.0
     schedule = CosineLogSNR()
-
-    def exact_v(z, t):
-        alpha, sigma = (v.view(-1, 1, 1, 1) for v in schedule.alpha_sigma(t))
-        x0 = alpha * s2 / (alpha**2 * s2 + sigma**2) * z.double()
-        return ((alpha * z.double() - x0) / sigma).float()
-
+    exact_v = gaussian_exact_v(schedule, s2)
     noise = torch.randn(4, 1, 8, 8, dtype=torch.float64).float()
     times = torch.tensor([1.0, middle, 0.0])
     member = ddim_sample(exact_v, noise, schedule, 2, times)
@@ -114,12 +121,7 @@ def test_stochastic_ddim_on_gaussian_data_has_the_closed_form_spread(steps, eta)
     skill follows from it (sqrt(variance / d2) for many members)."""
     d2 = 0.25
     schedule = CosineLogSNR()
-
-    def exact_v(z, t):
-        alpha, sigma = (v.view(-1, 1, 1, 1) for v in schedule.alpha_sigma(t))
-        x0 = alpha * d2 / (alpha**2 * d2 + sigma**2) * z.double()
-        return ((alpha * z.double() - x0) / sigma).float()
-
+    exact_v = gaussian_exact_v(schedule, d2)
     draws = MemberNoise((1, 128, 128), [0])
     member = ddim_sample(exact_v, draws(), schedule, steps, eta=eta, fresh_noise=draws)
     expected = gaussian_member_variance(d2, steps, eta)
