@@ -168,6 +168,7 @@ SOURCES = {
     "flex/models/": {**TRAIN, **SAMPLE},
     "flex/diffusion/": {**TRAIN, **SAMPLE},
     "flex/diffusion/loss.py": TRAIN,
+    "flex/diffusion/crps.py": TRAIN,  # the objective of flex_crps; sampling does not import it
     "flex/sources.py": TRAIN,  # the resume key of a training job
     "flex/train/": TRAIN,
     "flex/sample/": SAMPLE,

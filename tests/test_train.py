@@ -28,7 +28,7 @@ STUDY = load_study(read_yaml(TINY), SCHEMA)
 
 
 def tiny_job(model: str = "flex", task: str = "sr", **settings) -> TrainJob:
-    merged = dataclasses.replace(STUDY.train.settings(task, model), **settings)
+    merged = dataclasses.replace(StudyPlan(STUDY).train_settings(task, model), **settings)
     return TrainJob(task, model, merged, STUDY.data.patch_size, STUDY.data.reynolds_scale,
                     STUDY.reynolds_numbers.train, STUDY.seeds.train, STUDY.seeds.validation)  # fmt: skip
 
@@ -290,7 +290,8 @@ def test_validation_rfne_of_the_ensemble_mean(model):
     batches = [{k: torch.randn(2, 1, 32, 32, generator=generator)
                 for k in ("input", "base", "target")} | {"reynolds": torch.rand(2)}
                for _ in range(2)]  # fmt: skip
-    settings = dataclasses.replace(STUDY.train.settings("sr", model), validation_members=4)
+    settings = dataclasses.replace(StudyPlan(STUDY).train_settings("sr", model),
+                                   validation_members=4)  # fmt: skip
     scores = score_validation(net, batches, MODEL_KINDS[model], CosineLogSNR(), settings,
                               torch.device("cpu"))  # fmt: skip
     if model == "regression":

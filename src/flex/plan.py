@@ -30,6 +30,7 @@ from flex.config import (
     StatisticsJob,
     StudyConfiguration,
     TrainJob,
+    TrainSettings,
     to_dict,
 )
 from flex.data.splits import Trajectory, all_trajectories, trajectories
@@ -179,6 +180,14 @@ class StudyPlan:
                                              for t in found]  # fmt: skip
         return inputs
 
+    def train_settings(self, task: str, model: str) -> TrainSettings:
+        """The job's training settings: the CRPS settings only for a model trained on the CRPS
+        (None for the others, whose code does not read them, so that they rerun nothing)."""
+        settings = self.study.train.settings(task, model)
+        if MODEL_KINDS[model].objective != "crps":
+            settings = dataclasses.replace(settings, crps_members=None, crps_steps=None)
+        return settings
+
     def _plan_training(self) -> None:
         study = self.study
         for task in self.tasks:
@@ -186,7 +195,7 @@ class StudyPlan:
                 wildcards = {"task": task, "model": model}
                 outputs = tuple(paths.train_file(p, task, model)
                                 for p in (paths.MODEL, paths.HISTORY, paths.TRAIN_JOB))  # fmt: skip
-                job = TrainJob(task, model, study.train.settings(task, model),
+                job = TrainJob(task, model, self.train_settings(task, model),
                                study.data.patch(task), study.data.reynolds_scale,
                                study.reynolds_numbers.train, study.seeds.train,
                                study.seeds.validation)  # fmt: skip

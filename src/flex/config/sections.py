@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from flex.config.errors import ConfigError
-from flex.kinds import MODEL_KINDS
 
 T = TypeVar("T")
 
@@ -126,7 +125,7 @@ class TrainSettings:
     validation_members: int
     precision: str
     seed: int
-    crps_members: int | None  # flex_crps only (None in the other models' jobs)
+    crps_members: int | None  # flex_crps only (the plan sets None in the other models' jobs)
     crps_steps: int | None
 
 
@@ -138,17 +137,12 @@ class TrainConfig:
     overrides: dict
 
     def settings(self, task: str, model: str) -> TrainSettings:
-        """`defaults` with the "task/model" override applied; the CRPS settings only for a model
-        trained on the CRPS (None for the others, whose jobs do not read them)."""
+        """`defaults` with the "task/model" override applied."""
         override = self.overrides.get(f"{task}/{model}", {})
-        settings = dataclasses.replace(
+        return dataclasses.replace(
             self.defaults,
             **{k: tuple(v) if isinstance(v, list) else v for k, v in override.items()},
         )
-        kind = MODEL_KINDS.get(model)
-        if kind is None or kind.objective != "crps":
-            settings = dataclasses.replace(settings, crps_members=None, crps_steps=None)
-        return settings
 
 
 @dataclasses.dataclass(frozen=True)
