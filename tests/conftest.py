@@ -32,11 +32,13 @@ def tiny_config() -> dict:
 
 
 def make_job(raw: dict, reynolds_number: float = 40.0, seed: int = 11, **simulate) -> SimulationJob:
-    """A SimulationJob from a raw config, with simulate keys overridden (in a study of
-    super-resolution only: a trajectory too short for forecasting is still a trajectory)."""
+    """A periodic SimulationJob from a raw config, with simulate keys overridden (in a study of
+    super-resolution only, without held-out boundaries: a trajectory too short for forecasting,
+    or a time step too long for the wall-bounded solver, is still a periodic trajectory)."""
     raw = copy.deepcopy(raw)
     raw["simulate"].update(simulate)
     raw["train"]["tasks"] = ["sr"]
+    raw["held_out_boundary"]["boundaries"] = []
     study = load_study(raw, SCHEMA)
     return SimulationJob(study.physics, study.simulate, reynolds_number, seed)
 

@@ -1,12 +1,16 @@
-"""The GPU check (bench/gpu_check.py) runs end to end on the CPU at a small size."""
+"""The GPU check (bench/gpu_check.py) and the wall-bounded solver's bench run end to end on the
+CPU at a small size."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from bench import gpu_check
+from tests.conftest import ROOT
 
 
 @pytest.mark.slow
@@ -31,3 +35,14 @@ def test_peak_rates_are_known_only_for_named_gpus():
 
     assert gpu_check.peak_tflops(torch.device("cpu"), None) is None
     assert gpu_check.peak_tflops(torch.device("cpu"), 5.0) == 5.0
+
+
+def test_the_channel_bench_prints_the_ratio_for_each_grid():
+    done = subprocess.run(
+        [sys.executable, "bench/simulate_channel.py", "--grids", "16", "--saves", "1",
+         "--repeats", "1"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| 16^2")]
+    periodic, channel, ratio = (float(cell) for cell in row.strip("|").split("|")[1:])
+    assert periodic > 0 and channel > 0 and abs(ratio - channel / periodic) < 0.01

@@ -60,9 +60,13 @@ def test_the_tiny_plan_has_every_job_once(raw):
     main = 2 * (4 + 1) * 5  # tasks x (models + trivial) x test trajectories
     zero_shot = 2 * 5 * 2  # (flex, bicubic) x test trajectories x (u, v)
     steps = 2 * 2 * 3  # tasks x steps x in-distribution test trajectories
-    assert counts == {"simulate": trajectories, "coarsen": trajectories,
-                      "training_statistics": 1, "train": 8, "sample": main + zero_shot + steps,
-                      "evaluate": main + zero_shot + steps, "summary": 1, "figures": 1}  # fmt: skip
+    channel = 1  # held_out_boundary: channel at Re 60, one test seed
+    walled = 2 * (4 + 1) * channel  # tasks x (models + trivial) x wall-bounded trajectories
+    assert counts == {"simulate": trajectories, "simulate_boundary": channel,
+                      "coarsen": trajectories, "coarsen_boundary": channel,
+                      "training_statistics": 1, "train": 8, "sample": main + zero_shot + steps + walled,
+                      "evaluate": main + zero_shot + steps + walled, "summary": 1,
+                      "figures": 1}  # fmt: skip
 
 
 def test_every_input_is_an_output_of_another_job(raw):
@@ -133,12 +137,14 @@ def test_the_ensemble_size_is_a_parameter_of_diffusion_models_only(raw):
     counts = changed_jobs(raw, lambda c: c["sample"].update(ensemble_size=5))
     diffusion = [m for m in raw["train"]["models"] if MODEL_KINDS[m].diffusion]
     main = 2 * len(diffusion) * 5
-    assert counts == {"sample": main + 1 * 5 * 2 + 2 * 2 * 3}  # + flex zero-shot + steps study
+    walled = 2 * len(diffusion) * 1  # the wall-bounded test trajectory
+    assert counts == {"sample": main + 1 * 5 * 2 + 2 * 2 * 3 + walled}  # + zero-shot + steps
 
 
 def test_the_forecast_horizon_is_not_a_parameter_of_super_resolution(raw):
     counts = changed_jobs(raw, lambda c: c["sample"].update(horizon=3))
-    assert counts == {"sample": (4 + 1) * 5}  # fc main jobs only (the steps study has its own)
+    # fc main and wall-bounded jobs only (the steps study has its own)
+    assert counts == {"sample": (4 + 1) * (5 + 1)}
 
 
 def test_job_parameters_are_json_of_the_job(raw):
@@ -240,3 +246,36 @@ def test_only_a_crps_trained_model_reads_the_crps_settings(raw):
     changed = {job.wildcards["model"] for job in plan_of(raw).jobs("train")
                if job.params != plan.job("train", job.wildcards).params}  # fmt: skip
     assert changed == {"flex_crps"}
+
+
+def test_held_out_boundary_trajectories_are_test_seeds_at_the_given_reynolds_numbers(raw):
+    raw = copy.deepcopy(raw)
+    raw["seeds"]["test"] = [13, 23]
+    raw["held_out_boundary"]["reynolds_numbers"] = [40, 240]
+    plan = plan_of(raw)
+    jobs = plan.jobs("simulate_boundary")
+    assert sorted(job.outputs[0] for job in jobs) == [
+        f"results/simulate/channel/re{re}_seed{seed}.nc" for re in (240, 40) for seed in (13, 23)
+    ]
+    assert {(j.job.boundary, j.job.boundary_time_stepper) for j in jobs} == {
+        ("channel", "classic_rk4")
+    }
+    periodic = {j.job.boundary for j in plan.jobs("simulate")}
+    assert periodic == {"periodic"}
+    walled = [j for j in plan.jobs("sample") if j.job.boundary == "channel"]
+    assert len(walled) == 4 * 2 * (4 + 1)  # trajectories x tasks x (models + trivial)
+    assert {(j.job.study, j.job.split) for j in walled} == {("boundary", "held_out_boundary")}
+    assert {j.job.held_out for j in walled} == {False, True}  # Re 40 trains, 240 is held out
+    sr = next(j for j in walled if j.job.task == "sr" and j.job.model == "flex")
+    assert sr.inputs["fine"].startswith("results/simulate/channel/")
+    assert sr.inputs["coarse"].startswith("results/coarsen/channel/")
+    assert sr.outputs[0].startswith("results/sample/sr/flex/channel/")
+    figures = plan.job("figures", {})
+    assert "fig10_held_out_boundary" in figures.job.figures
+    assert {paths.evaluation_file(j.wildcards["name"]) for j in walled} <= set(
+        figures.inputs["evaluations"]
+    )
+    raw["held_out_boundary"]["boundaries"] = []
+    plan = plan_of(raw)
+    assert plan.jobs("simulate_boundary") == plan.jobs("coarsen_boundary") == []
+    assert "fig10_held_out_boundary" not in plan.figures()

@@ -33,12 +33,29 @@ from tests.test_workflow import job_counts
 pytestmark = pytest.mark.slow
 
 TAIL = {"summary": 1, "figures": 1, "all": 1}
-EVALUATE = {"evaluate": 82, **TAIL}
-SAMPLE = {"sample": 82, **EVALUATE}
-TRAIN = {"train": 8, "sample": 62, "evaluate": 62, **TAIL}  # trivial baselines need no model
+EVALUATE = {"evaluate": 92, **TAIL}
+SAMPLE = {"sample": 92, **EVALUATE}  # 10 of them on the wall-bounded trajectory
+TRAIN = {"train": 8, "sample": 70, "evaluate": 70, **TAIL}  # trivial baselines need no model
 STATISTICS = {"training_statistics": 1, **TRAIN}
-COARSEN = {"coarsen": 11, "train": 4, "sample": 51, "evaluate": 51, **TAIL}  # sr only
-EVERYTHING = {"simulate": 11, "coarsen": 11, "training_statistics": 1, "train": 8, **SAMPLE}
+COARSEN = {
+    "coarsen": 11,
+    "coarsen_boundary": 1,
+    "train": 4,
+    "sample": 56,
+    "evaluate": 56,
+    **TAIL,
+}  # sr only
+# the tiny study's one wall-bounded trajectory: every model and baseline of both tasks on it
+CHANNEL = {"simulate_boundary": 1, "coarsen_boundary": 1, "sample": 10, "evaluate": 10, **TAIL}
+EVERYTHING = {
+    "simulate": 11,
+    "simulate_boundary": 1,
+    "coarsen": 11,
+    "coarsen_boundary": 1,
+    "training_statistics": 1,
+    "train": 8,
+    **SAMPLE,
+}
 NOTHING: dict[str, int] = {}
 
 # fmt: off
@@ -54,15 +71,19 @@ KEYS = {
     # model (now 6 test trajectories: 48 main, 12 zero-shot, 16 steps) and the trivial
     # baselines of the new test trajectory (2 main, 2 zero-shot)
     "reynolds_numbers.train": ([40, 80, 120, 160], {
-        "simulate": 3, "coarsen": 3, "training_statistics": 1, "train": 8, "sample": 80,
-        "evaluate": 80, **TAIL}),
+        "simulate": 3, "coarsen": 3, "training_statistics": 1, "train": 8, "sample": 88,
+        "evaluate": 88, **TAIL}),  # + 8 trained models' samples between walls
     # a new held-out Re: one test trajectory, 10 main and 4 zero-shot samples, nothing trained
     "reynolds_numbers.held_out": ([60, 100, 240], {
         "simulate": 1, "coarsen": 1, "sample": 14, "evaluate": 14, **TAIL}),
     "seeds.train": ([11, 21], {"simulate": 3, "coarsen": 3, **STATISTICS}),
     "seeds.validation": ([12, 22], {"simulate": 3, "coarsen": 3, **TRAIN}),  # not the statistics
     # a second test seed: 5 trajectories x (10 main + 4 zero-shot) + 3 x 4 steps study
-    "seeds.test": ([13, 23], {"simulate": 5, "coarsen": 5, "sample": 82, "evaluate": 82, **TAIL}),
+    "seeds.test": ([13, 23], {"simulate": 5, "simulate_boundary": 1, "coarsen": 5,
+                              "coarsen_boundary": 1, "sample": 92, "evaluate": 92, **TAIL}),
+    "held_out_boundary.boundaries": ([], TAIL),  # fewer files: the summary and figures only
+    "held_out_boundary.reynolds_numbers": ([60, 240], CHANNEL),  # one new trajectory
+    "held_out_boundary.time_stepper": ("heun_rk2", CHANNEL),
     "simulate.grid_size": (128, EVERYTHING),
     "simulate.dtype": ("float64", EVERYTHING),
     "simulate.time_stepper": ("crank_nicolson_rk3", EVERYTHING),
@@ -100,18 +121,18 @@ KEYS = {
     "train.defaults.crps_steps": (3, NOTHING),
     # one job's override: sr/flex (5 main, 10 zero-shot, 6 steps study)
     "train.overrides": ({"sr/flex": {"learning_rate": 1.0e-3}}, {
-        "train": 1, "sample": 21, "evaluate": 21, **TAIL}),
-    # diffusion models' main files (2 tasks x 3 models x 5) and flex's zero-shot (10)
-    "sample.sampling_steps": (3, {"sample": 40, "evaluate": 40, **TAIL}),
-    "sample.ensemble_size": (4, {"sample": 52, "evaluate": 52, **TAIL}),  # + the steps study
-    "sample.max_samples": (3, {"sample": 70, "evaluate": 70, **TAIL}),  # all but steps study
-    "sample.horizon": (3, {"sample": 25, "evaluate": 25, **TAIL}),  # fc main files
+        "train": 1, "sample": 22, "evaluate": 22, **TAIL}),  # + 1 between walls
+    # diffusion models' main (2 tasks x 3 models x 5) and walled (6) files, flex's zero-shot (10)
+    "sample.sampling_steps": (3, {"sample": 46, "evaluate": 46, **TAIL}),  # + 6 between walls
+    "sample.ensemble_size": (4, {"sample": 58, "evaluate": 58, **TAIL}),  # + the steps study
+    "sample.max_samples": (3, {"sample": 80, "evaluate": 80, **TAIL}),  # all but steps study
+    "sample.horizon": (3, {"sample": 30, "evaluate": 30, **TAIL}),  # fc main and walled files
     "sample.zero_shot_variables": (["u"], TAIL),
     "sample.steps_study": ([1, 2, 4], {"sample": 6, "evaluate": 6, **TAIL}),
     "sample.steps_study_samples": (3, {"sample": 12, "evaluate": 12, **TAIL}),
     "sample.steps_study_horizon": (2, {"sample": 6, "evaluate": 6, **TAIL}),  # fc only
-    "sample.seed": (1, {"sample": 52, "evaluate": 52, **TAIL}),  # diffusion models only
-    "sample.eta": (0.5, {"sample": 52, "evaluate": 52, **TAIL}),  # diffusion models only
+    "sample.seed": (1, {"sample": 58, "evaluate": 58, **TAIL}),  # diffusion models only
+    "sample.eta": (0.5, {"sample": 58, "evaluate": 58, **TAIL}),  # diffusion models only
     "evaluate.rank_stride": (2, EVALUATE),
     "figures.dpi": (100, {"figures": 1, "all": 1}),
     "figures.example_reynolds_number": (80, {"figures": 1, "all": 1}),

@@ -190,6 +190,7 @@ def test_a_job_failing_under_slurm_is_reported_with_its_log_and_leaves_no_output
     workdir = link_workflow(tmp_path)
     config = on_the_cpu(read_yaml(TINY))
     config["simulate"]["time_step"] = 0.2  # far past the Courant limit: the run blows up
+    config["held_out_boundary"]["boundaries"] = []  # its wall-bounded solver would refuse the step
     (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
     target = "results/simulate/re160_seed11.nc"
     done = run_under_slurm(workdir, slurm_env, target, "--retries", "0", "--configfile", "bad.yaml")

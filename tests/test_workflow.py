@@ -10,6 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 import yaml
@@ -57,7 +58,9 @@ def test_dry_run_of_the_whole_dag(workdir, config):
     assert counts["training_statistics"] == 1
     by_rule = job_counts(done.stdout + done.stderr, by_plan_rule=False)
     trivial = len(study["train"]["tasks"]) + len(study["sample"]["zero_shot_variables"])
-    assert by_rule["sample_trivial"] == trivial * _test_trajectories(study)  # no GPU
+    walled = len(study["train"]["tasks"]) * _walled_trajectories(study)
+    assert by_rule["sample_trivial"] == trivial * _test_trajectories(study) + walled  # no GPU
+    assert counts.get("simulate_boundary", 0) == _walled_trajectories(study)
     assert not (workdir / "results").exists()
 
 
@@ -172,6 +175,12 @@ def _test_trajectories(config: dict) -> int:
     return (len(reynolds["train"]) + len(reynolds["held_out"])) * len(config["seeds"]["test"])
 
 
+def _walled_trajectories(config: dict) -> int:
+    held_out = config["held_out_boundary"]
+    boundaries, reynolds = held_out["boundaries"], held_out["reynolds_numbers"]
+    return len(boundaries) * len(reynolds) * len(config["seeds"]["test"])
+
+
 def _in_distribution_tests(config: dict) -> int:
     return len(config["reynolds_numbers"]["train"]) * len(config["seeds"]["test"])
 
@@ -182,7 +191,13 @@ def _all_sampling_jobs(config: dict) -> int:
     main = len(tasks) * (len(models) + 1) * tests
     zero_shot = 2 * len(sample["zero_shot_variables"]) * tests  # flex and bicubic
     steps = len(tasks) * len(sample["steps_study"]) * _in_distribution_tests(config)
-    return main + zero_shot + steps
+    held_out = config["held_out_boundary"]
+    walled = (
+        len(held_out["boundaries"])
+        * len(held_out["reynolds_numbers"])
+        * len(config["seeds"]["test"])
+    )
+    return main + zero_shot + steps + len(tasks) * (len(models) + 1) * walled
 
 
 def test_the_tiny_study_has_every_sample_and_evaluation_file(tiny_results):
@@ -194,6 +209,42 @@ def test_the_tiny_study_has_every_sample_and_evaluation_file(tiny_results):
     header = summary[0].split(",")
     assert header[:5] == ["task", "model", "variable", "reynolds_number", "split"]
     assert {"sampling_steps", "ensemble_size", "rfne", "crps", "spread_skill_ratio"} <= set(header)
+
+
+def test_the_held_out_boundary_is_simulated_sampled_and_scored_apart(tiny_results):
+    """The tiny study's channel trajectory (Re 60): simulated between walls, coarse-grained,
+    sampled by every model and baseline of both tasks, scored with split held_out_boundary and
+    by region, kept out of the main figures and tables, and drawn in figure 10."""
+    config = read_yaml(TINY)
+    with xr.open_dataset(tiny_results / "results/simulate/channel/re60_seed13.nc") as ds:
+        assert ds.attrs["boundary"] == "channel" and ds.attrs["solver"] == "finite_volume"
+    with xr.open_dataset(tiny_results / "results/coarsen/channel/re60_seed13.nc") as ds:
+        assert ds.attrs["boundary"] == "channel"
+    grid, patch = config["simulate"]["grid_size"], config["data"]["patch_size"]
+    for task in config["train"]["tasks"]:
+        for model in [*config["train"]["models"], {"sr": "bicubic", "fc": "persistence"}[task]]:
+            name = f"{task}/{model}/channel/re60_seed13.nc"
+            with xr.open_dataset(tiny_results / "results/sample" / name) as ds:
+                assert ds.attrs["split"] == "held_out_boundary" and ds.attrs["study"] == "boundary"
+                corner = ds.corner_y.values
+                np.testing.assert_array_equal(ds.touches_wall.values,
+                                              (corner == 0) | (corner + patch >= grid))  # fmt: skip
+            with xr.open_dataset(tiny_results / "results/evaluate" / name) as ds:
+                assert "energy_spectrum_target_wall" in ds  # every tiny patch reaches a wall
+                assert "energy_spectrum_target_interior" not in ds
+    summary = xr.open_dataset(tiny_results / "results/evaluate/summary.nc").load()
+    walled = summary.where(summary.study == "boundary", drop=True)
+    assert set(walled.split.values) == {"held_out_boundary", "held_out_boundary_wall"}
+    assert set(walled.model.values) == {*config["train"]["models"], "bicubic", "persistence"}
+    for split in ("held_out_boundary", "held_out_boundary_wall"):  # all patches touch a wall
+        part = walled.where(walled.split == split, drop=True).sortby(["task", "model", "lead"])
+        np.testing.assert_allclose(part.rfne.values, walled.where(
+            walled.split == "held_out_boundary", drop=True).sortby(["task", "model", "lead"])
+            .rfne.values)  # fmt: skip
+    for task in config["train"]["tasks"]:  # the main tables never mix in the walls
+        assert (
+            "held_out_boundary" not in (tiny_results / "results/tables" / f"{task}.md").read_text()
+        )
 
 
 def test_figures_tables_and_the_report(tiny_results):

@@ -8,7 +8,8 @@ large output, from the study plan and the stages' own file layouts.
 A size is the bytes of the arrays that grow with the study, laid out as the stage lays them out:
 
 - simulate: the fields of the data contract (`flex.simulate.run.FIELD_ATTRS`), num_snapshots x
-  grid^2 values at `simulate.dtype`, plus the time and the float64 diagnostics of each snapshot;
+  grid^2 values at `simulate.dtype`, plus the time and the float64 diagnostics of each snapshot
+  (the wall-bounded trajectories of `held_out_boundary` alike);
 - coarsen: the same fields on the (grid / coarsen_factor)^2 grid, float32;
 - train: the model file (the EMA weights, float32) and, beside it in the job's directory, the
   resumable state `checkpoint.pt` (weights, EMA and the optimizer's moments,
@@ -16,7 +17,8 @@ A size is the bytes of the arrays that grow with the study, laid out as the stag
 - sample: every variable of the sample file (`flex.sample.run.layout`) for S samples, S = the
   trajectory's evaluation patches (`flex.data.examples.evaluation_index`) up to `max_samples`;
 - evaluate: the per-sample scores (`flex.evaluate.run.PER_SAMPLE`, and `FORECAST_ONLY` for
-  forecasts), float64 over (sample[, lead]).
+  forecasts), float64 over (sample[, lead]), and for a wall-bounded trajectory its int8
+  `touches_wall` per sample.
 
 Headers, attributes, coordinates, the per-wavenumber spectra and the small outputs (training
 statistics, history, job record, summary, figures, tables: kilobytes to a few megabytes) are not
@@ -141,16 +143,17 @@ def evaluation_bytes(job: PlannedJob, plan: StudyPlan) -> dict[str, int]:
 
     sample: SampleJob = plan.job("sample", job.wildcards).job
     scores = len(PER_SAMPLE) + (len(FORECAST_ONLY) if sample.task == "fc" else 0)
-    values = scores * sample_count(sample, plan.study) * sample.horizon
-    return {job.outputs[0]: values * FLOAT64}
+    count = sample_count(sample, plan.study)
+    walls = count if sample.boundary != "periodic" else 0  # the int8 flag `touches_wall`
+    return {job.outputs[0]: scores * count * sample.horizon * FLOAT64 + walls}
 
 
 def output_sizes(plan: StudyPlan) -> dict[str, int]:
     """Bytes of every large output of the plan (the module docstring says what is counted)."""
     study, sizes = plan.study, {}
-    for job in plan.jobs("simulate"):
+    for job in plan.jobs("simulate") + plan.jobs("simulate_boundary"):
         sizes.update(simulation_bytes(job))
-    for job in plan.jobs("coarsen"):
+    for job in plan.jobs("coarsen") + plan.jobs("coarsen_boundary"):
         sizes.update(coarse_bytes(job, study))
     for job in plan.jobs("train"):
         sizes.update(training_bytes(job))

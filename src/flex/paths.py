@@ -9,7 +9,9 @@ from __future__ import annotations
 RESULTS = "results"
 
 SIMULATION = RESULTS + "/simulate/re{re}_seed{seed}.nc"
+BOUNDARY_SIMULATION = RESULTS + "/simulate/{boundary}/re{re}_seed{seed}.nc"
 COARSE = RESULTS + "/coarsen/re{re}_seed{seed}.nc"
+BOUNDARY_COARSE = RESULTS + "/coarsen/{boundary}/re{re}_seed{seed}.nc"
 STATISTICS = RESULTS + "/coarsen/training_statistics.nc"
 TRAIN_DIRECTORY = RESULTS + "/train/{task}/{model}"
 MODEL = TRAIN_DIRECTORY + "/model.pt"
@@ -41,8 +43,18 @@ def simulation_file(reynolds_number: float, seed: int) -> str:
     return SIMULATION.format(re=reynolds_label(reynolds_number), seed=seed)
 
 
+def boundary_simulation_file(boundary: str, reynolds_number: float, seed: int) -> str:
+    """A test trajectory under a held-out boundary (`held_out_boundary.boundaries`)."""
+    return BOUNDARY_SIMULATION.format(boundary=boundary, re=reynolds_label(reynolds_number),
+                                      seed=seed)  # fmt: skip
+
+
 def coarse_file(reynolds_number: float, seed: int) -> str:
     return COARSE.format(re=reynolds_label(reynolds_number), seed=seed)
+
+
+def boundary_coarse_file(boundary: str, reynolds_number: float, seed: int) -> str:
+    return BOUNDARY_COARSE.format(boundary=boundary, re=reynolds_label(reynolds_number), seed=seed)
 
 
 def train_file(pattern: str, task: str, model: str) -> str:
@@ -50,9 +62,12 @@ def train_file(pattern: str, task: str, model: str) -> str:
 
 
 def sample_name(task: str, model: str, reynolds_number: float, seed: int,
-                variable: str = "vorticity", steps: int | None = None) -> str:  # fmt: skip
-    """`{task}/{model}[/steps{n}]/re{re}_seed{seed}[_{variable}]` (vorticity has no suffix)."""
+                variable: str = "vorticity", steps: int | None = None,
+                boundary: str | None = None) -> str:  # fmt: skip
+    """`{task}/{model}[/steps{n}][/{boundary}]/re{re}_seed{seed}[_{variable}]` (vorticity has
+    no suffix; a held-out boundary has its folder)."""
     folder = f"{task}/{model}" + (f"/steps{steps}" if steps is not None else "")
+    folder += f"/{boundary}" if boundary is not None else ""
     suffix = "" if variable == "vorticity" else f"_{variable}"
     return f"{folder}/{trajectory_name(reynolds_number, seed)}{suffix}"
 

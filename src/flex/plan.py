@@ -39,7 +39,9 @@ from flex.kinds import MODEL_KINDS, STEPS_STUDY_MODELS, TRIVIAL, ZERO_SHOT_MODEL
 
 ENTRY_MODULES = {
     "simulate": "flex.simulate.__main__",
+    "simulate_boundary": "flex.simulate.__main__",
     "coarsen": "flex.coarsen.__main__",
+    "coarsen_boundary": "flex.coarsen.__main__",
     "training_statistics": "flex.statistics.__main__",
     "train": "flex.train.__main__",
     "sample": "flex.sample.__main__",
@@ -49,7 +51,8 @@ ENTRY_MODULES = {
 }
 """The module each rule runs (`python -m ...`): the rules' commands and code digests use it."""
 
-EXECUTION_SECTIONS = {"simulate": "simulate", "coarsen": "coarsen",
+EXECUTION_SECTIONS = {"simulate": "simulate", "simulate_boundary": "simulate",
+                      "coarsen": "coarsen", "coarsen_boundary": "coarsen",
                       "training_statistics": "coarsen", "train": "train", "sample": "sample",
                       "evaluate": "evaluate"}  # fmt: skip
 """Which section of `execution` a rule's jobs run with (rules not listed have none)."""
@@ -136,6 +139,14 @@ class StudyPlan:
     def split(self, name: str) -> list[Trajectory]:
         return trajectories(self.study.reynolds_numbers, self.study.seeds, name)
 
+    def boundary_trajectories(self) -> list[tuple[str, Trajectory]]:
+        """(boundary, test trajectory) of every wall-bounded run: each test seed at each of
+        `held_out_boundary.reynolds_numbers`, for each boundary."""
+        held_out, reynolds = self.study.held_out_boundary, self.study.reynolds_numbers
+        return [(boundary, Trajectory(re, seed, "test", re in reynolds.held_out))
+                for boundary in held_out.boundaries for re in held_out.reynolds_numbers
+                for seed in self.study.seeds.test]  # fmt: skip
+
     @property
     def needs_coarse(self) -> bool:
         """Only super-resolution reads coarse-grained fields."""
@@ -159,6 +170,18 @@ class StudyPlan:
             if self.needs_coarse:
                 self._add("coarsen", wildcards, {"simulation": paths.simulation_file(re, seed)},
                           (paths.coarse_file(re, seed),), CoarsenJob(study.coarsen))  # fmt: skip
+        held_out = study.held_out_boundary
+        for boundary, trajectory in self.boundary_trajectories():
+            re, seed = trajectory.reynolds_number, trajectory.seed
+            wildcards = {"boundary": boundary, "re": paths.reynolds_label(re), "seed": str(seed)}
+            simulation = paths.boundary_simulation_file(boundary, re, seed)
+            self._add("simulate_boundary", wildcards, {}, (simulation,),
+                      SimulationJob(study.physics, study.simulate, re, seed, boundary,
+                                    held_out.time_stepper))  # fmt: skip
+            if self.needs_coarse:
+                self._add("coarsen_boundary", wildcards, {"simulation": simulation},
+                          (paths.boundary_coarse_file(boundary, re, seed),),
+                          CoarsenJob(study.coarsen))  # fmt: skip
         training = self.split("train")
         self._add(
             "training_statistics", {},
@@ -205,18 +228,23 @@ class StudyPlan:
     # -- sample and evaluate -------------------------------------------------------------------
 
     def _sample(self, task: str, model: str, trajectory: Trajectory, variable: str = "vorticity",
-                steps: int | None = None) -> None:  # fmt: skip
+                steps: int | None = None, boundary: str | None = None) -> None:  # fmt: skip
         study, sample = self.study, self.study.sample
         re, seed = trajectory.reynolds_number, trajectory.seed
-        name = paths.sample_name(task, model, re, seed, variable, steps)
-        inputs = {"fine": paths.simulation_file(re, seed)}
-        if task == "sr":
-            inputs["coarse"] = paths.coarse_file(re, seed)
+        name = paths.sample_name(task, model, re, seed, variable, steps, boundary)
+        if boundary is None:
+            inputs = {"fine": paths.simulation_file(re, seed)}
+            if task == "sr":
+                inputs["coarse"] = paths.coarse_file(re, seed)
+        else:
+            inputs = {"fine": paths.boundary_simulation_file(boundary, re, seed)}
+            if task == "sr":
+                inputs["coarse"] = paths.boundary_coarse_file(boundary, re, seed)
         trivial = model == TRIVIAL[task]
         if not trivial:
             inputs["model"] = paths.train_file(paths.MODEL, task, model)
         diffusion = not trivial and MODEL_KINDS[model].diffusion
-        study_name = "main" if steps is None else "steps"
+        study_name = "steps" if steps is not None else "boundary" if boundary else "main"
         horizon = sample.horizon if steps is None else sample.steps_study_horizon
         job = SampleJob(
             task=task, model=model, variable=variable, study=study_name, reynolds_number=re,
@@ -227,6 +255,7 @@ class StudyPlan:
             patch_size=study.data.patch(task) if trivial else None,
             ensemble=EnsembleSettings(steps or sample.sampling_steps, sample.ensemble_size,
                                       sample.seed, sample.eta) if diffusion else None,
+            boundary=boundary or "periodic",
         )  # fmt: skip
         self._add("sample", {"name": name}, inputs, (paths.sample_file(name),), job)
         self._add("evaluate", {"name": name}, {"sample": paths.sample_file(name)},
@@ -249,6 +278,9 @@ class StudyPlan:
                 for steps in sample.steps_study:
                     for trajectory in (t for t in tests if not t.held_out):
                         self._sample(task, model, trajectory, steps=steps)
+            for model in [*self.models, TRIVIAL[task]]:
+                for boundary, trajectory in self.boundary_trajectories():
+                    self._sample(task, model, trajectory, boundary=boundary)
 
     # -- summary, figures ------------------------------------------------------------------------
 
@@ -264,6 +296,8 @@ class StudyPlan:
             names.append("fig7_residual_vs_raw")
         if "sr" in self.tasks and self.study.sample.zero_shot_variables:
             names.append("fig8_velocity_zero_shot")
+        if self.study.held_out_boundary.boundaries:
+            names.append("fig10_held_out_boundary")
         return names
 
     def example_reynolds_number(self) -> float:
@@ -280,6 +314,8 @@ class StudyPlan:
         shown = {self.main_model, *TRIVIAL.values()}
         samples = [job.outputs[0] for job in main if job.job.model in shown]
         evaluations = [paths.evaluation_file(job.wildcards["name"]) for job in main]
+        evaluations += [paths.evaluation_file(job.wildcards["name"]) for job in self._jobs["sample"]
+                        if job.job.study == "boundary"]  # fmt: skip
         figures = self.figures()
         outputs = [paths.figure_file(name, suffix) for name in figures
                    for suffix in catalogue.FIGURE_SUFFIXES]  # fmt: skip

@@ -23,6 +23,21 @@ rule coarsen:
         )
 
 
+use rule coarsen as coarsen_boundary with:
+    """Coarse-grain one wall-bounded test trajectory (held_out_boundary), as the periodic ones."""
+    input:
+        unpack(planned_inputs("coarsen_boundary")),
+    output:
+        paths.BOUNDARY_COARSE,
+    log:
+        log_of("coarsen", "{boundary}/re{re}_seed{seed}"),
+    benchmark:
+        benchmark_of("coarsen", "{boundary}/re{re}_seed{seed}")
+    params:
+        job=planned_params("coarsen_boundary"),
+        code=PLAN.code("coarsen_boundary"),
+
+
 rule training_statistics:
     """Mean and standard deviation of each field over the training trajectories only."""
     input:

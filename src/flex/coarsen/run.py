@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 FIELDS = ("vorticity", "u", "v")
 CARRIED_ATTRS = ("reynolds_number", "viscosity", "drag", "forcing_wavenumber", "forcing_amplitude",
                  "domain_length", "seed", "time_step", "save_interval", "spinup_time",
-                 "under_resolved")  # fmt: skip
+                 "under_resolved", "boundary")  # fmt: skip
 """Physical attributes of the simulation that the coarse file carries on."""
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from flex.config.errors import ConfigError
 from flex.config.jobs import (
+    BOUNDARIES,
+    BOUNDARY_SPLIT,
     STUDIES,
+    WALL_REGIONS,
     CoarsenJob,
     EnsembleSettings,
     FiguresJob,
@@ -29,6 +32,7 @@ from flex.config.sections import (
     EvaluateExecution,
     ExecutionConfig,
     FiguresConfig,
+    HeldOutBoundaryConfig,
     PhysicsConfig,
     ReynoldsNumbersConfig,
     SampleConfig,
@@ -45,7 +49,10 @@ from flex.config.sections import (
 )
 
 __all__ = [
+    "BOUNDARIES",
+    "BOUNDARY_SPLIT",
     "STUDIES",
+    "WALL_REGIONS",
     "CoarsenConfig",
     "CoarsenExecution",
     "CoarsenJob",
@@ -58,6 +65,7 @@ __all__ = [
     "ExecutionConfig",
     "FiguresConfig",
     "FiguresJob",
+    "HeldOutBoundaryConfig",
     "PhysicsConfig",
     "ReynoldsNumbersConfig",
     "SampleConfig",

@@ -13,6 +13,7 @@ from flex.config.sections import StudyConfiguration
 from flex.kinds import INPUT_CHANNELS, MODEL_KINDS, TASKS
 from flex.models.config import preset
 from flex.paths import reynolds_label
+from flex.simulate.stability import diffusive_time_step_limit
 
 MIN_COARSE_POINTS = 2
 """A super-resolution patch holds at least this many coarse values per side."""
@@ -23,8 +24,8 @@ def cross_field_problems(config: StudyConfiguration) -> list[str]:
     problems = _patch_rules(config)
     if problems:  # the other rules need every trained task's patch side
         return problems
-    for rules in (_grid_rules, _time_rules, _split_rules, _model_rules, _sample_rules,
-                  _figure_rules):  # fmt: skip
+    for rules in (_grid_rules, _time_rules, _split_rules, _boundary_rules, _model_rules,
+                  _sample_rules, _figure_rules):  # fmt: skip
         problems += rules(config)
     return list(dict.fromkeys(problems))  # each line once, in order
 
@@ -89,6 +90,46 @@ def _time_rules(config: StudyConfiguration) -> list[str]:
             f"= {sim.courant_number:g}, the Courant number the time step aims at; allowed: at "
             f"least {sim.courant_number:g}"
         )
+    return problems
+
+
+def _boundary_rules(config: StudyConfiguration) -> list[str]:
+    """Held-out boundaries: at the study's Reynolds numbers, with a stable diffusive time step
+    (the time step is at most the CFL one, `flex.simulate.solver.time_discretisation`)."""
+    held_out, problems = config.held_out_boundary, []
+    if not held_out.boundaries:
+        return problems
+    allowed = config.reynolds_numbers.all
+    problems += [
+        f"'held_out_boundary.reynolds_numbers' holds {reynolds_label(re)}, which is not a "
+        f"Reynolds number of the study; allowed: one of {[reynolds_label(r) for r in allowed]} "
+        "(reynolds_numbers.train or reynolds_numbers.held_out)"
+        for re in held_out.reynolds_numbers
+        if re not in allowed
+    ]
+    if not held_out.reynolds_numbers:
+        problems.append(
+            f"'held_out_boundary.boundaries' = {list(held_out.boundaries)} but "
+            "'held_out_boundary.reynolds_numbers' is empty; allowed: at least one Reynolds number"
+        )
+    if config.coarsen.method == "spectral_cutoff" and "sr" in config.train.tasks:
+        problems.append(
+            f"'coarsen.method' = spectral_cutoff with 'held_out_boundary.boundaries' = "
+            f"{list(held_out.boundaries)}: the spectral cut-off takes y as periodic, which a "
+            "wall-bounded field is not; allowed: subsample or box_average"
+        )
+    sim, physics = config.simulate, config.physics
+    spacing = physics.domain_length / sim.grid_size
+    time_step = sim.time_step or sim.courant_number * spacing / sim.max_velocity
+    for re in held_out.reynolds_numbers:
+        limit = diffusive_time_step_limit(held_out.time_stepper, 1.0 / re, physics.drag, spacing)
+        if time_step > limit:
+            problems.append(
+                f"the time step {time_step:.4g} ('simulate.time_step', or the CFL step of "
+                f"'simulate.courant_number') is above the diffusive limit {limit:.4g} of "
+                f"'held_out_boundary.time_stepper' = {held_out.time_stepper} at Re = "
+                f"{reynolds_label(re)}; allowed: a time step of at most {limit:.4g}"
+            )
     return problems
 
 

@@ -18,21 +18,36 @@ from flex.config.sections import (
     TrainSettings,
 )
 
-STUDIES = ("main", "steps")
-"""What a sample file belongs to: the main comparison, or the sampling-steps study."""
+STUDIES = ("main", "steps", "boundary")
+"""What a sample file belongs to: the main comparison, the sampling-steps study, or the zero-shot
+test under held-out boundaries (kept apart, so that the main figures and tables never mix them)."""
+
+BOUNDARIES = ("periodic", "channel")
+"""Boundary conditions of a simulation: the doubly periodic box of every training trajectory, and
+the held-out ones (`held_out_boundary.boundaries`): `channel`, no-slip walls at y = 0 and L."""
 
 SPLIT_NAMES = {False: "in_distribution", True: "held_out"}
 """The `split` attribute of the files of a test trajectory, by whether its Re is held out."""
 
+BOUNDARY_SPLIT = "held_out_boundary"
+"""The `split` of the files of a trajectory under a held-out boundary (whatever its Re)."""
+
+WALL_REGIONS = {"wall": True, "interior": False}
+"""Subsets of the evaluation patches of a wall-bounded trajectory, by whether a patch touches a
+wall: the summary scores each as the split `held_out_boundary_{region}`."""
+
 
 @dataclasses.dataclass(frozen=True)
 class SimulationJob:
-    """One (Reynolds number, seed) trajectory."""
+    """One (Reynolds number, seed) trajectory, in the periodic box or under a held-out boundary
+    (`BOUNDARIES`), whose finite-volume solver steps with `boundary_time_stepper`."""
 
     physics: PhysicsConfig
     simulate: SimulateConfig
     reynolds_number: float
     seed: int
+    boundary: str = "periodic"
+    boundary_time_stepper: str | None = None
 
     @property
     def viscosity(self) -> float:
@@ -86,7 +101,7 @@ class SampleJob:
     """One model on one test trajectory (and one variable). A trained model's patch size,
     normalisation, Reynolds scale and coarsening factor come from its checkpoint; `patch_size` is
     set for the trivial baselines only, `ensemble` for diffusion models only, `horizon` is 1 for
-    super-resolution."""
+    super-resolution; `boundary` is the test trajectory's (`BOUNDARIES`)."""
 
     task: str
     model: str
@@ -100,10 +115,11 @@ class SampleJob:
     horizon: int
     patch_size: int | None = None
     ensemble: EnsembleSettings | None = None
+    boundary: str = "periodic"
 
     @property
     def split(self) -> str:
-        return SPLIT_NAMES[self.held_out]
+        return BOUNDARY_SPLIT if self.boundary != "periodic" else SPLIT_NAMES[self.held_out]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -74,6 +74,17 @@ class SimulateConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class HeldOutBoundaryConfig:
+    """Test trajectories of the same flow under boundary conditions no model is trained on
+    (`flex.simulate.channel`): at each of `reynolds_numbers` (among the study's), one per test
+    seed, for each of `boundaries`; `time_stepper` is the finite-volume solver's scheme."""
+
+    boundaries: tuple[str, ...]
+    reynolds_numbers: tuple[float, ...]
+    time_stepper: str
+
+
+@dataclasses.dataclass(frozen=True)
 class CoarsenConfig:
     method: str
     coarsen_factor: int
@@ -236,6 +247,7 @@ class StudyConfiguration:
     reynolds_numbers: ReynoldsNumbersConfig
     seeds: SeedsConfig
     simulate: SimulateConfig
+    held_out_boundary: HeldOutBoundaryConfig
     coarsen: CoarsenConfig
     data: DataConfig
     train: TrainConfig

@@ -12,7 +12,11 @@ writes, on the ensemble mean unless named otherwise:
 - spectra over `wavenumber` (Hann-windowed patches; see `spectra`): `energy_spectrum_target`,
   `energy_spectrum_prediction` (mean over members of each member's spectrum),
   `energy_spectrum_ensemble_mean`, the enstrophy spectra likewise, and
-  `relative_spectral_error` = |E_prediction - E_target| / E_target.
+  `relative_spectral_error` = |E_prediction - E_target| / E_target;
+- for a wall-bounded trajectory (held-out boundary): the sample file's per-sample `touches_wall`,
+  and the energy spectra of target and prediction over the patches that touch a wall and over
+  the others apart (`energy_spectrum_target_wall`, `energy_spectrum_prediction_interior`, ...;
+  a region without patches is left out).
 Metrics are in physical units. With one member (regression, trivial baselines) the CRPS is the
 absolute error and the spread-based scores are not defined (NaN).
 """
@@ -26,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from flex import dims
-from flex.config import EvaluateConfig, EvaluateExecution, to_dict
+from flex.config import WALL_REGIONS, EvaluateConfig, EvaluateExecution, to_dict
 from flex.errors import StageFailure
 from flex.evaluate import calibration, errors, spectra
 from flex.io.netcdf import open_input, reading, require_finite, write_dataset
@@ -45,7 +49,7 @@ PER_SAMPLE = {
     "spread_skill_ratio": "sqrt((M+1)/M) spread / skill",
 }
 CARRIED = ("task", "model", "variable", "study", "reynolds_number", "seed", "split", "held_out",
-           "sampling_steps", "ensemble_size")  # fmt: skip
+           "sampling_steps", "ensemble_size", "boundary")  # fmt: skip
 """Attributes of the sample file that the evaluation file carries on (what the summary reads)."""
 FORECAST_ONLY = {
     "pearson": "Pearson correlation of the ensemble mean with the truth",
@@ -94,6 +98,7 @@ def run(config: EvaluateConfig, execution: EvaluateExecution, sample_file: str |
             raise StageFailure(f"input file {sample_file} is not a sample file (no prediction)")
     forecast = attrs["task"] == "fc"
     from_vorticity = attrs.get("variable", "vorticity") == "vorticity"
+    walled = attrs.get("boundary", "periodic") != "periodic"
     per_sample: dict[str, list[np.ndarray]] = {}
     pooled = _Pooled()
     with reading(sample_file), netCDF4.Dataset(sample_file) as ds:
@@ -111,6 +116,10 @@ def run(config: EvaluateConfig, execution: EvaluateExecution, sample_file: str |
                 per_sample.setdefault("rfne_member_feedback", []).append(scores["rfne"])
                 per_sample.setdefault("crps_member_feedback", []).append(scores["crps"])
             _accumulate(pooled, ensemble, truth, members, config, from_vorticity)
+            if walled:
+                walls = np.asarray(ds["touches_wall"][chunk]).astype(bool)
+                per_sample.setdefault("touches_wall", []).append(walls.astype(np.int8))
+                _accumulate_regions(pooled, ensemble, truth, walls, from_vorticity)
     return _write(config, execution, sample_file, output, attrs, per_sample, pooled, members,
                   forecast)  # fmt: skip
 
@@ -150,11 +159,27 @@ def _accumulate(pooled, ensemble, truth, members, config, from_vorticity) -> Non
         pooled.add("enstrophy_prediction", enstrophy(ensemble).mean(axis=1).sum(axis=0))
 
 
+def _accumulate_regions(pooled, ensemble, truth, walls, from_vorticity) -> None:
+    """Energy spectra of target and members over the patches of each wall region."""
+    for region, touching in WALL_REGIONS.items():
+        chosen = walls == touching
+        if chosen.any():
+            spectrum = lambda f: spectra.energy_spectrum(f, from_vorticity, window=True)  # noqa: E731
+            pooled.add(f"region_target_{region}", spectrum(truth[chosen]).sum(axis=0))
+            pooled.add(f"region_prediction_{region}",
+                       spectrum(ensemble[chosen]).mean(axis=1).sum(axis=0))  # fmt: skip
+            pooled.add(f"region_count_{region}", int(chosen.sum()))
+
+
 def _write(config, execution, sample_file, output, attrs, per_sample, pooled, members,
            forecast) -> Path:  # fmt: skip
     lead = (dims.LEAD,) if forecast else ()
     per_lead = (lambda values: np.asarray(values)) if forecast else (lambda values: values[0])
     data = {}
+    walls = per_sample.pop("touches_wall", None)
+    if walls is not None:
+        data["touches_wall"] = ((dims.SAMPLE,), np.concatenate(walls), {"units": "1", "long_name":
+                                "1 if the patch reaches a no-slip wall, else 0"})  # fmt: skip
     for name, parts in per_sample.items():
         if name == "pearson" and not forecast:
             continue
@@ -187,6 +212,16 @@ def _write(config, execution, sample_file, output, attrs, per_sample, pooled, me
                              {**scalar, "long_name": "rank histogram flatness delta"})  # fmt: skip
     data["pull_mean"] = ((), pull_mean, {**scalar, "long_name": "mean of (mean - truth) / std"})
     data["pull_std"] = ((), pull_std, {**scalar, "long_name": "std of (mean - truth) / std"})
+    for region in WALL_REGIONS:
+        if f"region_count_{region}" not in sums:
+            continue
+        for which in ("target", "prediction"):
+            description = f"energy spectrum of the {which}, patches of the {region} (Hann window)"
+            data[f"energy_spectrum_{which}_{region}"] = (
+                (*lead, dims.WAVENUMBER),
+                sums[f"region_{which}_{region}"] / sums[f"region_count_{region}"],
+                {**scalar, "long_name": description},
+            )
     for key, value in sums.items():
         field, _, which = key.partition("_")
         if field in ("energy", "enstrophy"):

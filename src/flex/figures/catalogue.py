@@ -18,7 +18,7 @@ model's calibration, every model's relative spectral error against k; forecasts 
 lead 1."""
 
 STUDY_WIDE = ("fig5_forecast_leads", "fig6_sampling_steps", "fig7_residual_vs_raw",
-              "fig8_velocity_zero_shot")  # fmt: skip
+              "fig8_velocity_zero_shot", "fig10_held_out_boundary")  # fmt: skip
 """Figures drawn once, when the study has what they compare (see the study plan)."""
 
 CLAIMS = "claims"

@@ -249,3 +249,57 @@ def velocity_zero_shot(summary: xr.Dataset):
     axis.legend(fontsize=7)
     axis.set_title("vorticity-trained models on velocity (zero-shot)")
     return figure
+
+
+BOUNDARY_SHOWN = {"periodic box": ("main", None, "-", "o"),
+                  "walls, all patches": ("boundary", "held_out_boundary", "--", "s"),
+                  "walls, patches at a wall": ("boundary", "held_out_boundary_wall", ":", "^"),
+                  "walls, interior patches": ("boundary", "held_out_boundary_interior", "-.",
+                                              "v")}  # fmt: skip
+"""Figure 10's curves: (study, split or None for any split, line style, marker)."""
+
+
+def held_out_boundary(summary: xr.Dataset, spectra_by_task: dict[str, dict[str, xr.Dataset]],
+                      main: str):  # fmt: skip
+    """Figure 10: the periodic-trained models between no-slip walls (zero-shot). Left, per task:
+    RFNE against Re per model, in the periodic box and between walls (all patches, the patches
+    at a wall, the interior ones; fc at lead 1). Right: the main model's energy spectra, truth
+    and members, over the wall and interior patches and in the periodic box, at one Re."""
+    tasks = sorted(spectra_by_task)
+    figure, axes = plt.subplots(len(tasks), 2, figsize=(12, 3.8 * len(tasks)), squeeze=False)
+    walled = summary.study == "boundary"
+    reynolds = np.unique(summary.reynolds_number.where(walled, drop=True).values)
+    for (left, right), task in zip(axes, tasks, strict=True):
+        keep = (summary.task == task) & (summary.variable == "vorticity")
+        keep = keep & (summary.lead == 1) if task == "fc" else keep
+        table = summary.where(keep & summary.reynolds_number.isin(reynolds), drop=True)
+        for model in sorted(set(table.model.values.tolist())):
+            colour = STYLE.get(model, ("C9", "."))[0]
+            for label, (study, split, style, marker) in BOUNDARY_SHOWN.items():
+                chosen = (table.model == model) & (table.study == study)
+                if split is not None:
+                    chosen = chosen & (table.split == split)
+                part = table.where(chosen, drop=True).sortby("reynolds_number")
+                if part.sizes.get("row", 0) == 0:
+                    continue
+                left.plot(part.reynolds_number, part.rfne, style, color=colour, marker=marker,
+                          label=f"{model}, {label}")  # fmt: skip
+        _reynolds_axis(left, reynolds)
+        left.set(xlabel="Reynolds number", ylabel="RFNE", title=f"{task}: zero-shot between walls")
+        left.legend(fontsize=6, ncol=2)
+        shown = spectra_by_task[task]
+        for (name, ds), colour in zip(sorted(shown.items()), ("C0", "C1", "C2"), strict=False):
+            lead = {"lead": 0} if "lead" in ds.dims else {}
+            for which, style in (("target", "-"), ("prediction", "--")):
+                values = ds[which].isel(**lead).values
+                right.loglog(np.arange(1, len(values)), values[1:], style, color=colour,
+                             label=f"{name}: {'truth' if which == 'target' else main}")  # fmt: skip
+        right.set(xlabel="wavenumber k (patch)", ylabel="E(k)",
+                  title=f"{task}: {main} spectra, Re = {_shown_reynolds(shown):g}")  # fmt: skip
+        right.legend(fontsize=6)
+    figure.tight_layout()
+    return figure
+
+
+def _shown_reynolds(shown: dict[str, xr.Dataset]) -> float:
+    return float(next(iter(shown.values())).attrs["reynolds_number"])

@@ -1,7 +1,8 @@
 """The `figures` stage: the figures and tables the study plan chose, from declared inputs only.
 
 Inputs (given by the rule): the summary (`summary.nc`), the evaluation files of the main study
-(vorticity) and the sample files of the main model and the trivial baselines. Each file is placed
+(vorticity) and of the held-out boundaries, and the sample files of the main model and the
+trivial baselines. Each file is placed
 by its attributes (task, model, Reynolds number, study), never by its path, and nothing is globbed:
 files left in results/ by an earlier configuration are never drawn. Outputs: exactly the declared
 files (`{name}.png`, `{name}.pdf` for each figure, `{task}.csv|md|tex` for each table, and the
@@ -29,15 +30,43 @@ from flex.kinds import TRIVIAL
 log = logging.getLogger(__name__)
 
 
-def _by_attributes(files: list[Path]) -> dict[tuple[str, str, float], Path]:
-    """{(task, model, Reynolds number): file} of main-study vorticity files."""
+def _by_attributes(files: list[Path], study: str = "main") -> dict[tuple[str, str, float], Path]:
+    """{(task, model, Reynolds number): file} of the vorticity files of `study`."""
     found = {}
     for path in files:
         with open_input(path) as ds:
             attrs = ds.attrs
-            if attrs.get("study") == "main" and attrs.get("variable") == "vorticity":
+            if attrs.get("study") == study and attrs.get("variable") == "vorticity":
                 found[(attrs["task"], attrs["model"], float(attrs["reynolds_number"]))] = path
     return found
+
+
+def _boundary_spectra(main_files: dict, boundary_files: dict, tasks, model: str) -> dict:
+    """Per task, the energy spectra (truth and members) of `model` at its first wall-bounded
+    Reynolds number: over the wall patches, the interior ones, and in the periodic box."""
+    out = {}
+    for task in tasks:
+        found = sorted(re for (t, m, re) in boundary_files if (t, m) == (task, model))
+        if not found:
+            continue
+        re = found[0]
+        shown, path = {}, boundary_files[(task, model, re)]
+        with open_input(path) as ds, reading(path):
+            for region, label in (("wall", "walls, patches at a wall"),
+                                  ("interior", "walls, interior patches")):  # fmt: skip
+                if f"energy_spectrum_target_{region}" in ds:
+                    shown[label] = xr.Dataset(
+                        {which: ds[f"energy_spectrum_{which}_{region}"].load()
+                         for which in ("target", "prediction")},
+                        attrs={"reynolds_number": re})  # fmt: skip
+        if (task, model, re) in main_files:
+            with open_input(main_files[(task, model, re)]) as ds:
+                shown["periodic box"] = xr.Dataset(
+                    {which: ds[f"energy_spectrum_{which}"].load()
+                     for which in ("target", "prediction")},
+                    attrs={"reynolds_number": re})  # fmt: skip
+        out[task] = shown
+    return out
 
 
 def _residual_variance(samples: dict, tasks, model: str) -> dict[str, dict[str, float]]:
@@ -129,6 +158,11 @@ def run(job: FiguresJob, summary_file: Path, evaluations: list[Path], samples: l
         out.figure(plots.residual_against_raw(variance, summary), "fig7_residual_vs_raw", job.dpi)
     if "fig8_velocity_zero_shot" in wanted:
         out.figure(plots.velocity_zero_shot(summary), "fig8_velocity_zero_shot", job.dpi)
+    if "fig10_held_out_boundary" in wanted:
+        shown = _boundary_spectra(evaluation_files, _by_attributes(evaluations, "boundary"),
+                                  job.tasks, job.main_model)  # fmt: skip
+        out.figure(plots.held_out_boundary(summary, shown, job.main_model),
+                   "fig10_held_out_boundary", job.dpi)  # fmt: skip
     out.claims(claim_rows(summary, job.tasks, job.main_model), "claims")
     out.check()
     log.info("wrote %d figure and table files", len(out.written))

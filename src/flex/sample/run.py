@@ -10,7 +10,9 @@ baselines write the same format with one member: `bicubic` (the up-sampled input
 `persistence` (frame t at every lead); both are linear, so they work in physical units. Values are
 stored in physical units. Each member's noise seed is derived from (seed, trajectory seed, sample,
 member, lead) and recorded in `noise_seed`; the file's attributes say its task, model, variable,
-study and split.
+study, split and boundary. A wall-bounded test trajectory (the zero-shot test of held-out
+boundaries) is sampled the same way: its patches tile the box without wrapping, and
+`touches_wall` marks those that reach a wall.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ def layout(job: SampleJob, members: int, size: int, spacing: float):
         "time_index": ((dims.SAMPLE,), "i4", {"units": "1", "long_name": "snapshot index t"}),
         "corner_y": ((dims.SAMPLE,), "i4", {"units": "1", "long_name": "patch row offset"}),
         "corner_x": ((dims.SAMPLE,), "i4", {"units": "1", "long_name": "patch column offset"}),
+        "touches_wall": ((dims.SAMPLE,), "i1", {"units": "1", "long_name":
+                         "1 if the patch reaches a no-slip wall (first or last row), else 0"}),
     }  # fmt: skip
     if fc:
         variables["prediction_member_feedback"] = (
@@ -122,8 +126,29 @@ class _Model:
             self.members = job.ensemble.ensemble_size
 
 
+def file_geometry(path: Path) -> tuple[str, int]:
+    """The boundary a simulation or coarse file records (files without one are periodic), and
+    its number of rows."""
+    with reading(path), netCDF4.Dataset(path) as ds:
+        return str(getattr(ds, "boundary", "periodic")), ds.dimensions[dims.Y].size
+
+
+def touches_wall(boundary: str, corner_y: np.ndarray, patch: int, grid: int) -> np.ndarray:
+    """Whether each patch (rows corner_y .. corner_y + patch - 1) holds a wall's first or last
+    row; never in the periodic box."""
+    if boundary == "periodic":
+        return np.zeros(len(corner_y), dtype=np.int8)
+    return ((corner_y == 0) | (corner_y + patch >= grid)).astype(np.int8)
+
+
 def run(job: SampleJob, execution: SampleExecution, fine: str | Path, coarse: str | Path | None,
         model_path: str | Path | None, output: str | Path, progress: bool = True) -> Path:  # fmt: skip
+    for path in [fine, *([coarse] if job.task == "sr" and coarse else [])]:
+        boundary = file_geometry(Path(path))[0]
+        if boundary != job.boundary:
+            raise StageFailure(f"{path} is a {boundary} trajectory; the job samples a "
+                               f"{job.boundary} one")  # fmt: skip
+    rows = file_geometry(Path(fine))[1]
     device = torch_device(execution.device, "execution.sample.device")
     model = _Model(job, Path(model_path) if model_path else None, device)
     trajectory = Trajectory(job.reynolds_number, job.seed, "test", job.held_out)
@@ -161,13 +186,15 @@ def run(job: SampleJob, execution: SampleExecution, fine: str | Path, coarse: st
                 to_physical["prediction"] = to_physical["prediction"][:, :, 0]  # (B, M, y, x)
                 to_physical["target"] = to_physical["target"][:, 0]
             to_physical["base"] = to_physical["base"][:, 0]
+            corner_y = batch["corner"][:, 0].cpu().numpy()
             writer.append({
                 **to_physical,
                 "noise_seed": np.asarray(seeds, dtype=np.uint64).reshape(
                     len(chosen), members, *((leads,) if job.task == "fc" else ())),
                 "time_index": batch["time_index"].cpu().numpy(),
-                "corner_y": batch["corner"][:, 0].cpu().numpy(),
+                "corner_y": corner_y,
                 "corner_x": batch["corner"][:, 1].cpu().numpy(),
+                "touches_wall": touches_wall(job.boundary, corner_y, model.patch_size, rows),
             })  # fmt: skip
             bar.update(len(chosen) * members)
         diffusion = model.kind is not None and model.kind.diffusion
@@ -176,7 +203,7 @@ def run(job: SampleJob, execution: SampleExecution, fine: str | Path, coarse: st
             f"seed={job.seed}", stage_config=to_dict(job), execution=to_dict(execution),
             task=job.task, model=job.model, variable=job.variable, study=job.study,
             reynolds_number=float(job.reynolds_number), seed=job.seed, split=job.split,
-            held_out=job.held_out,
+            held_out=job.held_out, boundary=job.boundary,
             sampling_steps=job.ensemble.sampling_steps if diffusion else 0,
             eta=job.ensemble.eta if diffusion else 0.0,
             ensemble_size=members, normalisation_mean=mean, normalisation_std=std,

@@ -1,4 +1,9 @@
-"""The `simulate` stage: one trajectory (Reynolds number, seed) -> results/simulate/re{re}_seed{seed}.nc.
+"""The `simulate` stage: one trajectory (Reynolds number, seed) -> results/simulate/re{re}_seed{seed}.nc,
+or, under a held-out boundary, results/simulate/{boundary}/re{re}_seed{seed}.nc.
+
+The doubly periodic box runs the pseudo-spectral `Solver`; the wall-bounded channel runs the
+finite-volume `flex.simulate.channel.ChannelSolver`. Both give the same fields, diagnostics and
+checks, and the file the same contract, with the boundary in its attributes.
 
 Snapshots are streamed to disk chunk by chunk (`execution.simulate.snapshots_per_chunk`), so
 memory does not grow with the number of snapshots (the data do not depend on the chunk size);
@@ -17,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from flex.config import SimulateExecution, SimulationJob, to_dict
+from flex.config import BOUNDARIES, SimulateExecution, SimulationJob, to_dict
 from flex.devices import jax_backend
 from flex.errors import StageFailure
 from flex.io.netcdf import FieldWriter
@@ -43,6 +48,23 @@ SERIES_ATTRS = {
     },
 }
 SPACE_ATTRS = {"units": "1"}  # lengths in units where the box is domain_length
+
+
+def make_solver(job: SimulationJob) -> Solver:
+    """The solver of the job's boundary (`flex.config.BOUNDARIES`); a job naming an unknown
+    boundary or scheme is refused before any work."""
+    if job.boundary not in BOUNDARIES:
+        raise StageFailure(f"job 'boundary' = {job.boundary!r}; allowed: {', '.join(BOUNDARIES)}")
+    if job.boundary == "periodic":
+        return Solver(job)
+    from flex.simulate.channel import TIME_STEPPERS, ChannelSolver
+
+    if job.boundary_time_stepper not in TIME_STEPPERS:
+        raise StageFailure(
+            f"job 'boundary_time_stepper' = {job.boundary_time_stepper!r} for the boundary "
+            f"{job.boundary!r}; allowed: {', '.join(TIME_STEPPERS)}"
+        )
+    return ChannelSolver(job)
 
 
 class SimulationBlowUp(StageFailure):
@@ -85,15 +107,15 @@ def run(job: SimulationJob, execution: SimulateExecution, output: str | Path,
     """Simulate one trajectory and write it to `output` (atomically)."""
     jax_backend(execution.device, "execution.simulate.device")
     jax_settings = configure_jax(job.simulate)
-    solver = Solver(job)
+    solver = make_solver(job)
     timing = solver.timing
     total_saves = timing.spinup_saves + job.simulate.num_snapshots
     plan = _chunk_plan(total_saves, execution.snapshots_per_chunk)
     coords = np.asarray(solver.coordinates())
     series: dict[str, list[np.ndarray]] = {name: [] for name in SERIES_ATTRS}
     log.info(
-        "Re=%g seed=%d grid=%d dt=%.5g steps/save=%d spin-up saves=%d snapshots=%d backend=%s",
-        job.reynolds_number, job.seed, job.simulate.grid_size, timing.time_step,
+        "%s Re=%g seed=%d grid=%d dt=%.5g steps/save=%d spin-up saves=%d snapshots=%d backend=%s",
+        job.boundary, job.reynolds_number, job.seed, job.simulate.grid_size, timing.time_step,
         timing.steps_per_save, timing.spinup_saves, job.simulate.num_snapshots,
         jax_settings["jax_backend"],
     )  # fmt: skip
@@ -104,7 +126,8 @@ def run(job: SimulationJob, execution: SimulateExecution, output: str | Path,
     )  # fmt: skip
     bar = tqdm(
         total=total_saves * timing.steps_per_save, unit="step", disable=not progress,
-        desc=f"simulate Re={job.reynolds_number:g} seed={job.seed}", mininterval=2.0,
+        desc=f"simulate {job.boundary} Re={job.reynolds_number:g} seed={job.seed}",
+        mininterval=2.0,
     )  # fmt: skip
     with writer, bar:
         state = solver.initial_state()
@@ -147,8 +170,11 @@ def _attributes(job: SimulationJob, execution: SimulateExecution, solver: Solver
                 jax_settings: dict) -> dict:  # fmt: skip
     sim, physics, timing = job.simulate, job.physics, solver.timing
     band_max = float(series["band_enstrophy_fraction"].max())
+    walls = job.boundary != "periodic"
+    where = f"between no-slip walls ({job.boundary})" if walls else "in a periodic box"
     return provenance_attrs(
-        title=f"Forced 2D turbulence, Re={job.reynolds_number:g}, seed={job.seed} (jax-cfd)",
+        title=f"Forced 2D turbulence {where}, Re={job.reynolds_number:g}, seed={job.seed} "
+        "(jax-cfd)",
         stage_config=to_dict(job),
         execution=to_dict(execution),
         reynolds_number=float(job.reynolds_number),
@@ -164,10 +190,12 @@ def _attributes(job: SimulationJob, execution: SimulateExecution, solver: Solver
         spinup_time=timing.spinup_time,
         seed=job.seed,
         dtype=sim.dtype,
-        time_stepper=sim.time_stepper,
-        dealias=sim.dealias,
+        boundary=job.boundary,
+        solver="finite_volume" if walls else "pseudo_spectral",
+        time_stepper=job.boundary_time_stepper if walls else sim.time_stepper,
+        dealias=sim.dealias and not walls,
         courant_number_max=float(series["courant_number"].max()),
-        resolution_cutoff_wavenumber=solver.diagnostics.cutoff_wavenumber,
+        resolution_cutoff_wavenumber=float(solver.diagnostics.cutoff_wavenumber),
         band_enstrophy_fraction_max=band_max,
         under_resolved=band_max > sim.resolution_max_enstrophy_fraction,
         **jax_settings,
