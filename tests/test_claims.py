@@ -71,3 +71,32 @@ def test_claims_of_absent_models_are_left_out():
     assert "flex beats the U-Net" not in claims and "flex beats bicubic" in claims
     no_flex = {r["claim"] for r in claim_rows(data, ("sr",), "regression")}
     assert not any("flex_raw" in claim for claim in no_flex)
+
+
+def with_walls(walls: dict[str, float]) -> xr.Dataset:
+    """The summary plus held-out-boundary rows at Re 100 and 200 (`walls`: model -> RFNE), with
+    region rows that the claims must not read."""
+    rows = [{key: data[key].item() for key in data.data_vars}
+            for data in (summary().isel(row=i) for i in range(summary().sizes["row"]))]  # fmt: skip
+    for (model, rfne), re in itertools.product(walls.items(), (100.0, 200.0)):
+        for split, offset in (("held_out_boundary", 0.0), ("held_out_boundary_wall", 1.0)):
+            rows.append(dict(task="sr", model=model, variable="vorticity", study="boundary",
+                             split=split, reynolds_number=re, sampling_steps=2, lead=0,
+                             rfne=rfne + offset, crps=0.5, ssim=0.9,
+                             spread_skill_ratio=np.nan))  # fmt: skip
+    return xr.Dataset({key: ("row", [r[key] for r in rows]) for key in rows[0]})
+
+
+def test_the_boundary_claim_compares_the_walls_with_the_box_at_the_same_reynolds_numbers():
+    # in the box at Re 100 and 200: flex 0.20 and 0.26 (mean 0.23), bicubic 0.50 and 0.60 (0.55)
+    box = 0.23 / 0.55
+    rows = claim_rows(with_walls({"flex": 0.30, "bicubic": 0.70}), ("sr",), "flex")
+    found = verdicts(rows)
+    assert found[("flex beats bicubic between walls", "held_out_boundary", "rfne")] == "holds"
+    ratio = next(r for r in rows if r["claim"] == "unseen boundary as good as the periodic box")
+    assert abs(ratio["main"] - 0.30 / 0.70) < 1e-12 and abs(ratio["other"] - box) < 1e-12
+    assert ratio["holds"] == "holds"  # 0.4286 against 0.4182: +2.5%
+    rows = claim_rows(with_walls({"flex": 0.60, "bicubic": 0.70}), ("sr",), "flex")
+    ratio = next(r for r in rows if r["claim"] == "unseen boundary as good as the periodic box")
+    assert ratio["holds"] == "does not hold"  # 0.857 against 0.418
+    assert not any("walls" in r["claim"] for r in claim_rows(summary(), ("sr",), "flex"))

@@ -43,10 +43,15 @@ def test_forecast_evaluation_has_leads_and_both_feedbacks(tiny_results):
 def test_summary_has_one_row_per_task_model_reynolds_split_and_lead(tiny_results):
     with open(tiny_results / "results/evaluate/summary.csv") as handle:
         rows = list(csv.DictReader(handle))
-    keys = [(r["task"], r["model"], r["variable"], r["reynolds_number"], r["study"],
+    keys = [(r["task"], r["model"], r["variable"], r["reynolds_number"], r["split"], r["study"],
              r["sampling_steps"], r["lead"]) for r in rows]  # fmt: skip
     assert len(keys) == len(set(keys))
-    assert {r["split"] for r in rows} == {"in_distribution", "held_out"}
+    assert {r["split"] for r in rows if r["study"] != "boundary"} == {"in_distribution",
+                                                                        "held_out"}  # fmt: skip
+    assert {r["split"] for r in rows if r["study"] == "boundary"} == {
+        "held_out_boundary",
+        "held_out_boundary_wall",
+    }  # every tiny patch touches a wall
     assert {r["model"] for r in rows if r["task"] == "sr"} >= {"flex", "bicubic", "unet",
                                                                "flex_raw", "regression"}  # fmt: skip
     assert {r["model"] for r in rows if r["task"] == "fc"} >= {"flex", "persistence"}

@@ -177,6 +177,7 @@ SOURCES = {
     "flex/publish.py": NOTHING,
     "flex/footprint.py": NOTHING,  # `flex plan`
     "flex/simulate/": EVERYTHING,
+    "flex/simulate/stability.py": NOTHING,  # the configuration check of the time step only
     "flex/devices.py": EVERYTHING,  # simulate, train and sample choose their device there
     "flex/coarsen/": COARSEN,
     "flex/statistics/": STATISTICS,

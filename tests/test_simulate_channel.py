@@ -264,6 +264,12 @@ def test_channel_file_follows_the_data_contract(channel_trajectory):
         assert ds.attrs["boundary"] == "channel" and ds.attrs["solver"] == "finite_volume"
         assert ds.attrs["time_stepper"] == "classic_rk4"
         assert "no-slip walls" in ds.attrs["title"]
+        # y+ of the first u point, from the stored centre velocity next to the walls (u there is
+        # the mean of two faces at the same height, so the same value up to averaging in x)
+        u = ds.u.values.astype(float)
+        dy, nu = float(ds.y[1] - ds.y[0]), 1.0 / job.reynolds_number
+        centre = (dy / 2) * np.sqrt(2 * np.abs(u[:, [0, -1]]).max() / dy / nu)
+        assert 0.8 * centre <= ds.attrs["wall_yplus_max"] <= 1.25 * centre
 
 
 def test_channel_run_is_reproducible_bit_for_bit(channel_trajectory, tiny_raw, tmp_path):

@@ -143,7 +143,7 @@ class ChannelSolver:
             time_stepper=TIME_STEPPERS[job.boundary_time_stepper],
         )
         self.diagnostics = ChannelDiagnostics(self.spacing, self.timing.time_step,
-                                              sim.resolution_band_start)  # fmt: skip
+                                              sim.resolution_band_start, job.viscosity)  # fmt: skip
         self._compiled: dict[int, Callable] = {}
 
     # -- the terms of the equation -------------------------------------------------------------
@@ -236,11 +236,16 @@ class ChannelDiagnostics:
     Kinetic energy from the faces (the quantity the scheme's energy budget is written in):
     E = (sum u^2 + sum v^2) / (2 N^2). Enstrophy from the stored cell-centred vorticity.
     Resolution: the enstrophy spectrum along x (periodic) at each y,
-    f_band = sum_{|k_x| >= b k_c} Z / sum Z, with k_c = N / 2 (2 pi / L) (no dealiasing).
+    f_band = sum_{|k_x| >= b k_c} Z / sum Z, with k_c = N / 2 (2 pi / L) (no dealiasing); and at
+    the walls, the distance of the first u point from the wall in viscous units,
+    y+ = (dy / 2) u_tau / nu with u_tau = sqrt(nu |du/dy|_wall), |du/dy|_wall = 2 |u| / dy (the
+    largest over both walls; `wall_yplus`; a wall-resolved run keeps it of order 1).
     """
 
-    def __init__(self, spacing: float, time_step: float, band_start: float) -> None:
+    def __init__(self, spacing: float, time_step: float, band_start: float,
+                 viscosity: float) -> None:  # fmt: skip
         self.spacing, self.time_step, self.band_start = spacing, time_step, band_start
+        self.viscosity = viscosity
         self.cutoff_wavenumber = jnp.pi / spacing
 
     def __call__(self, u: jnp.ndarray, v: jnp.ndarray, fields: jnp.ndarray) -> dict:
@@ -257,4 +262,10 @@ class ChannelDiagnostics:
             "kinetic_energy": 0.5 * ((u**2).sum() + (v**2).sum()) / u.size,
             "enstrophy": 0.5 * (vorticity**2).mean(),
             "band_enstrophy_fraction": jnp.where(band, modes, 0.0).sum() / modes.sum(),
+            "wall_yplus": self.wall_yplus(u),
         }
+
+    def wall_yplus(self, u: jnp.ndarray) -> jnp.ndarray:
+        """Largest y+ of the first u points next to the two walls."""
+        shear = 2 * jnp.abs(jnp.concatenate([u[:, 0], u[:, -1]])) / self.spacing
+        return (self.spacing / 2) * jnp.sqrt(shear.max() / self.viscosity)

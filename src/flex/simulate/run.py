@@ -113,6 +113,7 @@ def run(job: SimulationJob, execution: SimulateExecution, output: str | Path,
     plan = _chunk_plan(total_saves, execution.snapshots_per_chunk)
     coords = np.asarray(solver.coordinates())
     series: dict[str, list[np.ndarray]] = {name: [] for name in SERIES_ATTRS}
+    wall_yplus = []  # wall-bounded runs: the first cell's y+ per snapshot (an attribute)
     log.info(
         "%s Re=%g seed=%d grid=%d dt=%.5g steps/save=%d spin-up saves=%d snapshots=%d backend=%s",
         job.boundary, job.reynolds_number, job.seed, job.simulate.grid_size, timing.time_step,
@@ -146,12 +147,16 @@ def run(job: SimulationJob, execution: SimulateExecution, output: str | Path,
                 writer.append(times, {n: fields[:, i] for i, n in enumerate(FIELD_ATTRS)})
                 for name in SERIES_ATTRS:
                     series[name].append(diagnostics[name][kept])
+                if "wall_yplus" in diagnostics:
+                    wall_yplus.append(diagnostics["wall_yplus"][kept])
             bar.update(count * timing.steps_per_save)
             bar.set_postfix_str(f"t={(first + count) * timing.save_interval:.2f}", refresh=False)
         values = {name: np.concatenate(parts) for name, parts in series.items()}
         for name, array in values.items():
             writer.set_series(name, array)
         attrs = _attributes(job, execution, solver, values, jax_settings)
+        if wall_yplus:
+            attrs["wall_yplus_max"] = float(np.concatenate(wall_yplus).max())
         if attrs["under_resolved"]:
             warnings.warn(
                 f"Re={job.reynolds_number:g} seed={job.seed} is under-resolved at grid "
