@@ -238,7 +238,8 @@ def test_forced_flow_stays_divergence_free_no_slip_and_balances_energy(tiny_raw)
     duration = interval * (len(energy) - 1)
     drift = (energy[-1] - energy[0]) / duration
     balance = np.trapezoid(injection - loss, dx=interval) / duration
-    assert abs(balance - drift) < 0.005 * injection.mean(), (balance, drift, injection.mean())
+    # measured: 2e-7 of the injection (5% with the wall corners at full weight)
+    assert abs(balance - drift) < 1e-4 * injection.mean(), (balance, drift, injection.mean())
 
 
 # -- the stage ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.lines
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
@@ -273,20 +274,28 @@ def held_out_boundary(summary: xr.Dataset, spectra_by_task: dict[str, dict[str, 
         keep = (summary.task == task) & (summary.variable == "vorticity")
         keep = keep & (summary.lead == 1) if task == "fc" else keep
         table = summary.where(keep & summary.reynolds_number.isin(reynolds), drop=True)
-        for model in sorted(set(table.model.values.tolist())):
+        models = sorted(set(table.model.values.tolist()))
+        for model in models:
             colour = STYLE.get(model, ("C9", "."))[0]
-            for label, (study, split, style, marker) in BOUNDARY_SHOWN.items():
+            for study, split, style, marker in BOUNDARY_SHOWN.values():
                 chosen = (table.model == model) & (table.study == study)
                 if split is not None:
                     chosen = chosen & (table.split == split)
                 part = table.where(chosen, drop=True).sortby("reynolds_number")
-                if part.sizes.get("row", 0) == 0:
-                    continue
-                left.plot(part.reynolds_number, part.rfne, style, color=colour, marker=marker,
-                          label=f"{model}, {label}")  # fmt: skip
+                if part.sizes.get("row", 0):
+                    left.plot(part.reynolds_number, part.rfne, style, color=colour,
+                              marker=marker)  # fmt: skip
         _reynolds_axis(left, reynolds)
         left.set(xlabel="Reynolds number", ylabel="RFNE", title=f"{task}: zero-shot between walls")
-        left.legend(fontsize=6, ncol=2)
+        # one legend for the models (colour), one for the conditions (line and marker)
+        handles = [matplotlib.lines.Line2D([], [], color=STYLE.get(m, ("C9", "."))[0], label=m)
+                   for m in models]  # fmt: skip
+        models_legend = left.legend(handles=handles, fontsize=6, loc="upper left")
+        left.add_artist(models_legend)
+        conditions = [matplotlib.lines.Line2D([], [], color="k", ls=style, marker=marker,
+                                              label=label)
+                      for label, (_, _, style, marker) in BOUNDARY_SHOWN.items()]  # fmt: skip
+        left.legend(handles=conditions, fontsize=6, loc="upper right")
         shown = spectra_by_task[task]
         for (name, ds), colour in zip(sorted(shown.items()), ("C0", "C1", "C2"), strict=False):
             lead = {"lead": 0} if "lead" in ds.dims else {}
