@@ -233,13 +233,11 @@ class StudyPlan:
         re, seed = trajectory.reynolds_number, trajectory.seed
         name = paths.sample_name(task, model, re, seed, variable, steps, boundary)
         if boundary is None:
-            inputs = {"fine": paths.simulation_file(re, seed)}
-            if task == "sr":
-                inputs["coarse"] = paths.coarse_file(re, seed)
+            fine, coarse = paths.simulation_file(re, seed), paths.coarse_file(re, seed)
         else:
-            inputs = {"fine": paths.boundary_simulation_file(boundary, re, seed)}
-            if task == "sr":
-                inputs["coarse"] = paths.boundary_coarse_file(boundary, re, seed)
+            fine = paths.boundary_simulation_file(boundary, re, seed)
+            coarse = paths.boundary_coarse_file(boundary, re, seed)
+        inputs = {"fine": fine, **({"coarse": coarse} if task == "sr" else {})}
         trivial = model == TRIVIAL[task]
         if not trivial:
             inputs["model"] = paths.train_file(paths.MODEL, task, model)

@@ -143,12 +143,13 @@ def touches_wall(boundary: str, corner_y: np.ndarray, patch: int, grid: int) -> 
 
 def run(job: SampleJob, execution: SampleExecution, fine: str | Path, coarse: str | Path | None,
         model_path: str | Path | None, output: str | Path, progress: bool = True) -> Path:  # fmt: skip
-    for path in [fine, *([coarse] if job.task == "sr" and coarse else [])]:
-        boundary = file_geometry(Path(path))[0]
+    geometries = {path: file_geometry(Path(path))
+                  for path in [fine, *([coarse] if job.task == "sr" and coarse else [])]}  # fmt: skip
+    for path, (boundary, _) in geometries.items():
         if boundary != job.boundary:
             raise StageFailure(f"{path} is a {boundary} trajectory; the job samples a "
                                f"{job.boundary} one")  # fmt: skip
-    rows = file_geometry(Path(fine))[1]
+    rows = geometries[fine][1]
     device = torch_device(execution.device, "execution.sample.device")
     model = _Model(job, Path(model_path) if model_path else None, device)
     trajectory = Trajectory(job.reynolds_number, job.seed, "test", job.held_out)

@@ -60,6 +60,16 @@ TIME_STEPPERS = {
 """jax-cfd's explicit Runge-Kutta schemes, by the name used in `held_out_boundary.time_stepper`."""
 
 
+def _below(v: jnp.ndarray) -> jnp.ndarray:
+    """v on the y-face below each cell: the row underneath, zero on the lower wall."""
+    return jnp.pad(v[:, :-1], ((0, 0), (1, 0)))
+
+
+def face_means(u: jnp.ndarray, v: jnp.ndarray) -> tuple:
+    """u and v at the cell centres: the mean of each cell's two faces (layout of `convection`)."""
+    return 0.5 * (u + jnp.roll(u, 1, axis=0)), 0.5 * (v + _below(v))
+
+
 def convection(u: jnp.ndarray, v: jnp.ndarray, dx: float, dy: float) -> tuple:
     """-(div(u u), div(u v)) on the staggered grid, in conservative (divergence) form.
 
@@ -69,8 +79,7 @@ def convection(u: jnp.ndarray, v: jnp.ndarray, dx: float, dy: float) -> tuple:
     the mean of u across y and of v across x; the flux u v vanishes on the walls (v = 0 there).
     The tendency of the wall row of v is zero.
     """
-    u_centre = 0.5 * (u + jnp.roll(u, 1, axis=0))
-    v_centre = 0.5 * (v + jnp.pad(v[:, :-1], ((0, 0), (1, 0))))
+    u_centre, v_centre = face_means(u, v)
     flux_xx, flux_yy = u_centre**2, v_centre**2
     u_corner = 0.5 * (u + jnp.pad(u[:, 1:], ((0, 0), (0, 1))))  # the top row is multiplied by v = 0
     v_corner = 0.5 * (v + jnp.roll(v, -1, axis=0))
@@ -96,15 +105,12 @@ def cell_centred(u: jnp.ndarray, v: jnp.ndarray, dx: float, dy: float) -> jnp.nd
     corners = corner_vorticity(u, v, dx, dy)
     across_x = 0.5 * (corners + jnp.roll(corners, 1, axis=0))
     vorticity = 0.5 * (across_x[:, :-1] + across_x[:, 1:])
-    u_centre = 0.5 * (u + jnp.roll(u, 1, axis=0))
-    v_centre = 0.5 * (v + jnp.pad(v[:, :-1], ((0, 0), (1, 0))))
-    return jnp.stack([vorticity, u_centre, v_centre])
+    return jnp.stack([vorticity, *face_means(u, v)])
 
 
 def divergence(u: jnp.ndarray, v: jnp.ndarray, dx: float, dy: float) -> jnp.ndarray:
     """du/dx + dv/dy in each cell (the discrete divergence the projection removes)."""
-    v_below = jnp.pad(v[:, :-1], ((0, 0), (1, 0)))
-    return (u - jnp.roll(u, 1, axis=0)) / dx + (v - v_below) / dy
+    return (u - jnp.roll(u, 1, axis=0)) / dx + (v - _below(v)) / dy
 
 
 def velocity_from_stream_function(psi: jnp.ndarray, dx: float, dy: float) -> tuple:
