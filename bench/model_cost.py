@@ -6,7 +6,8 @@ For every (task, model) the study trains, the backbone `flex.train` builds (same
 input channels and optimiser), one training step on random data of the job's batch size:
 task encoder + backbone forward, loss, backward, optimiser step. FLOPs are counted by
 `torch.utils.flop_counter` (matrix products and convolutions, forward and backward; 1 multiply-add
-= 2 FLOPs) and divided by the batch. The latent transformer's share is that of FLEX's parameters
+= 2 FLOPs) and divided by the examples (a multi-task step has one of each task per batch
+row). The latent transformer's share is that of FLEX's parameters
 in its token blocks. Examples/s are timed over `--steps` steps after 2 warm-up steps, with
 `--threads` torch threads (1: one training job of the default study on a 2-core machine runs
 beside another). The data loader is measured apart (bench/data_loader.py).
@@ -50,7 +51,8 @@ def measure(job, steps: int) -> dict[str, float]:
     model = build_model(model_config(job))
     optimiser = make_optimizer(model.parameters(), settings)
     schedule = CosineLogSNR(shift=settings.logsnr_shift)
-    data = random_batch(job.task, settings.batch_size, job.patch_size)
+    data = {task: random_batch(task, settings.batch_size, job.patch(task)) for task in job.tasks}
+    data = data if kind.multitask else data[job.task]
 
     def step() -> None:
         loss = batch_loss(model, data, kind, schedule, settings.loss,
@@ -66,11 +68,12 @@ def measure(job, steps: int) -> dict[str, float]:
     for _ in range(steps):
         step()
     elapsed = time.perf_counter() - start
+    examples = settings.batch_size * len(job.tasks)  # a multi-task step: one of each task
     return {
         "parameters": parameter_count(model),
         "transformer_share": transformer_share(model),
-        "gflop_per_example": counter.get_total_flops() / settings.batch_size / 1e9,
-        "examples_per_s": steps * settings.batch_size / elapsed,
+        "gflop_per_example": counter.get_total_flops() / examples / 1e9,
+        "examples_per_s": steps * examples / elapsed,
     }
 
 
@@ -93,7 +96,7 @@ def main() -> None:
         cost = measure(job, args.steps)
         share = cost["transformer_share"]
         print(f"| {job.task} | {job.model} | {MODEL_KINDS[job.model].backbone} | "
-              f"{job.settings.model_size} | {job.patch_size}^2 | "
+              f"{job.settings.model_size} | {', '.join(f'{p}^2' for p in job.patch_sizes)} | "
               f"{cost['parameters'] / 1e6:.2f}M | {'-' if share is None else f'{share:.1%}'} | "
               f"{cost['gflop_per_example']:.2f} | {cost['examples_per_s']:.1f} |")  # fmt: skip
 

@@ -71,7 +71,7 @@ def load_patches(model_path: str, fine: str, coarse: str | None, samples: int, s
     trajectory = files[0].trajectory
     examples = TaskExamples(task, files, "validation", [Trajectory(
         trajectory.reynolds_number, trajectory.seed, "validation")],
-        patch_size=state["patch_size"], normalisation=tuple(state["normalisation"]["vorticity"]),
+        patch_size=state["patch_sizes"][task], normalisation=tuple(state["normalisation"]["vorticity"]),
         reynolds_scale=state["reynolds_scale"], mode="evaluate",
         evaluation_stride=stride)  # fmt: skip
     chosen = evaluation_indices(len(examples), samples)

@@ -14,6 +14,7 @@ import yaml
 
 from flex.config import SimulateExecution, SimulationJob
 from flex.config.load import load_study
+from flex.kinds import MODEL_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -31,13 +32,21 @@ def tiny_config() -> dict:
     return copy.deepcopy(read_yaml(TINY))
 
 
+def only_task(raw: dict, task: str) -> dict:
+    """`raw` (changed in place) with one task: `train.tasks` = [task], without the multi-task
+    models (which need several tasks)."""
+    raw["train"]["tasks"] = [task]
+    raw["train"]["models"] = [m for m in raw["train"]["models"] if not MODEL_KINDS[m].multitask]
+    return raw
+
+
 def make_job(raw: dict, reynolds_number: float = 40.0, seed: int = 11, **simulate) -> SimulationJob:
     """A periodic SimulationJob from a raw config, with simulate keys overridden (in a study of
     super-resolution only, without held-out boundaries: a trajectory too short for forecasting,
     or a time step too long for the wall-bounded solver, is still a periodic trajectory)."""
     raw = copy.deepcopy(raw)
     raw["simulate"].update(simulate)
-    raw["train"]["tasks"] = ["sr"]
+    only_task(raw, "sr")
     raw["held_out_boundary"]["boundaries"] = []
     study = load_study(raw, SCHEMA)
     return SimulationJob(study.physics, study.simulate, reynolds_number, seed)

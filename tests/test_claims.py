@@ -15,6 +15,8 @@ RFNE = {  # (model, split): RFNE of super-resolution
     ("unet", "in_distribution"): 0.25, ("unet", "held_out"): 0.24,
     ("regression", "in_distribution"): 0.19, ("regression", "held_out"): 0.30,
     ("flex_raw", "in_distribution"): 0.30, ("flex_raw", "held_out"): 0.35,
+    ("uvit", "in_distribution"): 0.18, ("uvit", "held_out"): 0.40,
+    ("flex_mt", "in_distribution"): 0.21, ("flex_mt", "held_out"): 0.25,
 }  # fmt: skip
 STEPS = {1: 0.30, 2: 0.208, 4: 0.20, 8: 0.205}
 
@@ -49,6 +51,13 @@ def test_each_claim_is_decided_by_the_numbers(tmp_path):
     assert found[("flex beats the regression", "in_distribution", "rfne")] == "does not hold"
     assert found[("flex beats the regression", "held_out", "rfne")] == "holds"
     assert found[("flex beats the regression", "in_distribution", "crps")] == "holds"
+    assert found[("flex beats UViT", "in_distribution", "rfne")] == "does not hold"
+    assert found[("flex beats UViT", "held_out", "rfne")] == "holds"
+    mt = "multi-task FLEX beats single-task FLEX"
+    assert found[(mt, "in_distribution", "rfne")] == "does not hold"  # 0.21 against 0.20
+    assert found[(mt, "held_out", "rfne")] == "holds"  # 0.25 against 0.26
+    mt_row = next(r for r in rows if r["claim"] == mt and r["split"] == "held_out")
+    assert (mt_row["main"], mt_row["other"]) == (0.25, 0.26)  # the multi-task model's first
     # 0.26 / 0.60 = 0.433 against 0.20 / 0.50 = 0.40: 8% worse, within the tolerance
     assert HELD_OUT_TOLERANCE >= 0.08
     held = next(r for r in rows if r["claim"].startswith("held-out Re"))
@@ -62,6 +71,13 @@ def test_each_claim_is_decided_by_the_numbers(tmp_path):
     assert paths[0].read_text().count("\n") == len(rows) + 2
     header = paths[1].read_text().splitlines()[0]
     assert header == "claim,task,split,metric,main,other,difference,holds"
+
+
+def test_every_model_has_a_style_in_the_figures():
+    from flex.figures.plots import STYLE
+    from flex.kinds import MODEL_KINDS, TRIVIAL
+
+    assert set(STYLE) == set(MODEL_KINDS) | set(TRIVIAL.values())
 
 
 def test_claims_of_absent_models_are_left_out():

@@ -42,7 +42,7 @@ def make_examples(results, study, task, split="train", mode="train", seed=0, fil
     statistics = read_statistics(results / "results/coarsen/training_statistics.nc")
     return TaskExamples(
         task, files if files is not None else files_of(results, allowed), split, allowed,
-        patch_size=study.data.patch_size, normalisation=statistics["vorticity"],
+        patch_size=kw.pop("patch_size", study.data.patch_size), normalisation=statistics["vorticity"],
         reynolds_scale=study.data.reynolds_scale, mode=mode,
         evaluation_stride=study.data.evaluation_snapshot_stride,
         examples_per_epoch=kw.pop("examples_per_epoch", 24), seed=seed, **kw,
@@ -288,3 +288,32 @@ def test_statistics_do_not_depend_on_the_chunk_size(tiny_results, tmp_path):
         run(job, CoarsenExecution(snapshots_per_chunk=chunk), inputs, tmp_path / f"{chunk}.nc")
         found.append(read_statistics(tmp_path / f"{chunk}.nc"))
     assert found[0] == found[1] == found[2]
+
+
+# -- multi-task examples ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fc_patch", [32, 16])
+def test_multitask_examples_share_trajectory_frame_and_corner(tiny_results, study, fc_patch):
+    """Each example of a multi-task model holds one example per task, drawn at the same
+    trajectory, frame t and corner: the sr target (fine frame t) is the fc base (frame t) on the
+    pixels they share, and the sr corner lies on the coarse grid."""
+    from flex.data.multitask import MultiTaskExamples
+
+    parts = {"sr": make_examples(tiny_results, study, "sr", seed=3),
+             "fc": make_examples(tiny_results, study, "fc", seed=3, patch_size=fc_patch)}  # fmt: skip
+    examples = MultiTaskExamples(parts, 12, seed=3)
+    factor = parts["sr"].factor
+    for index in range(len(examples)):
+        pair = examples[index]
+        sr, fc = pair["sr"], pair["fc"]
+        for key in ("time_index", "corner", "reynolds", "seed"):
+            assert torch.equal(sr[key], fc[key]), key
+        assert int(sr["corner"][0]) % factor == 0 and int(sr["corner"][1]) % factor == 0
+        assert 1 <= int(fc["time_index"]) <= study.simulate.num_snapshots - 2
+        torch.testing.assert_close(sr["target"][:, :fc_patch, :fc_patch], fc["base"])
+    again = MultiTaskExamples(parts, 12, seed=3)[5]
+    assert all(torch.equal(again[t][k], examples[5][t][k]) for t in parts for k in again[t])
+    with pytest.raises(ValueError, match="mode 'train'"):
+        MultiTaskExamples({**parts, "fc": make_examples(tiny_results, study, "fc", split="test",
+                                                        mode="evaluate")}, 4, 0)  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,10 +14,11 @@ import sys
 import pytest
 
 from flex import paths, sources
+from flex.config import ConfigError
 from flex.config.load import load_study
-from flex.kinds import MODEL_KINDS, TRIVIAL
+from flex.kinds import MODEL_KINDS, MULTITASK, TRIVIAL
 from flex.plan import ENTRY_MODULES, StudyPlan
-from tests.conftest import ROOT, SCHEMA, TINY, read_yaml
+from tests.conftest import ROOT, SCHEMA, TINY, only_task, read_yaml
 
 STAGE_PACKAGES = ("simulate", "coarsen", "statistics", "train", "sample", "evaluate", "summary",
                   "figures")  # fmt: skip
@@ -57,14 +59,16 @@ def test_the_tiny_plan_has_every_job_once(raw):
     plan = plan_of(raw)
     trajectories = 3 * 2 + 5  # train and validation at 3 training Re, test at 5 Re
     counts = {rule: len(plan.jobs(rule)) for rule in ENTRY_MODULES}
-    main = 2 * (4 + 1) * 5  # tasks x (models + trivial) x test trajectories
+    main = 2 * (6 + 1) * 5  # tasks x (models + trivial) x test trajectories
     zero_shot = 2 * 5 * 2  # (flex, bicubic) x test trajectories x (u, v)
     steps = 2 * 2 * 3  # tasks x steps x in-distribution test trajectories
     channel = 1  # held_out_boundary: channel at Re 60, one test seed
-    walled = 2 * (4 + 1) * channel  # tasks x (models + trivial) x wall-bounded trajectories
+    walled = 2 * (6 + 1) * channel  # tasks x (models + trivial) x wall-bounded trajectories
+    train = 2 * 5 + 1  # tasks x single-task models, and flex_mt once for both tasks
     assert counts == {"simulate": trajectories, "simulate_boundary": channel,
                       "coarsen": trajectories, "coarsen_boundary": channel,
-                      "training_statistics": 1, "train": 8, "sample": main + zero_shot + steps + walled,
+                      "training_statistics": 1, "train": train,
+                      "sample": main + zero_shot + steps + walled,
                       "evaluate": main + zero_shot + steps + walled, "summary": 1,
                       "figures": 1}  # fmt: skip
 
@@ -92,11 +96,46 @@ def test_forecasting_reads_no_coarse_file_and_trivial_baselines_no_statistics(ra
 
 
 def test_a_study_without_super_resolution_coarsens_nothing(raw):
-    raw["train"]["tasks"] = ["fc"]
-    plan = plan_of(raw)
+    plan = plan_of(only_task(raw, "fc"))
     assert plan.jobs("coarsen") == []
     assert not any(name.endswith("_sr") or name == "fig8_velocity_zero_shot"
                    for name in plan.figures())  # fmt: skip
+
+
+def test_the_multitask_model_trains_once_and_is_sampled_per_task(raw):
+    """flex_mt: one training job (task label "mt") on the inputs of both tasks, at each task's
+    patch; every task's sample jobs read its one model file, under its own name."""
+    raw["data"]["patch_size"] = {"sr": 32, "fc": 16}
+    plan = plan_of(raw)
+    (train,) = [j for j in plan.jobs("train") if j.job.model == "flex_mt"]
+    assert train.wildcards == {"task": MULTITASK, "model": "flex_mt"}
+    assert (train.job.tasks, train.job.patch_sizes) == (("sr", "fc"), (32, 16))
+    assert train.outputs[0] == "results/train/mt/flex_mt/model.pt"
+    sr_flex = plan.job("train", {"task": "sr", "model": "flex"})
+    assert train.inputs == sr_flex.inputs  # the fine and the coarse files
+    samples = [j for j in plan.jobs("sample") if j.job.model == "flex_mt"]
+    assert {j.job.task for j in samples} == {"sr", "fc"}
+    assert {j.inputs["model"] for j in samples} == {train.outputs[0]}
+    assert all(j.wildcards["name"].startswith(f"{j.job.task}/flex_mt/") for j in samples)
+    assert train.outputs[0] in plan.targets()
+
+
+def test_an_override_of_the_multitask_model_reruns_its_job_and_its_samples_only(raw):
+    counts = changed_jobs(raw, lambda c: c["train"]["overrides"].update(
+        {"mt/flex_mt": {"learning_rate": 1.0e-4}}))  # fmt: skip
+    assert counts == {"train": 1}  # its samples rerun through the model file (an input)
+    with pytest.raises(
+        ConfigError, match=r"'train.overrides' has the key 'sr/flex_mt'.*mt/flex_mt"
+    ):
+        raw["train"]["overrides"] = {"sr/flex_mt": {"learning_rate": 1.0e-4}}
+        plan_of(raw)
+
+
+def test_a_multitask_model_needs_two_tasks(raw):
+    raw["train"]["tasks"] = ["sr"]
+    expected = "'train.models' has 'flex_mt', which learns several tasks at once, but 'train.tasks'"
+    with pytest.raises(ConfigError, match=re.escape(f"{expected} = ['sr']")):
+        plan_of(raw)
 
 
 def test_models_not_in_the_config_are_neither_trained_nor_drawn(raw):
@@ -144,14 +183,15 @@ def test_the_ensemble_size_is_a_parameter_of_diffusion_models_only(raw):
 def test_the_forecast_horizon_is_not_a_parameter_of_super_resolution(raw):
     counts = changed_jobs(raw, lambda c: c["sample"].update(horizon=3))
     # fc main and wall-bounded jobs only (the steps study has its own)
-    assert counts == {"sample": (4 + 1) * (5 + 1)}
+    assert counts == {"sample": (len(raw["train"]["models"]) + 1) * (5 + 1)}
 
 
 def test_job_parameters_are_json_of_the_job(raw):
     plan = plan_of(raw)
     job = plan.job("train", {"task": "fc", "model": "unet"})
     params = json.loads(job.params)
-    assert params["task"] == "fc" and params["patch_size"] == raw["data"]["patch_size"]
+    assert params["task"] == "fc" and params["tasks"] == ["fc"]
+    assert params["patch_sizes"] == [raw["data"]["patch_size"]]
     assert "num_workers" not in json.dumps(params) and "evaluation_snapshot_stride" not in params
     with pytest.raises(KeyError, match="rule train has no job with task=fc, model=gan"):
         plan.job("train", {"task": "fc", "model": "gan"})
@@ -263,7 +303,8 @@ def test_held_out_boundary_trajectories_are_test_seeds_at_the_given_reynolds_num
     periodic = {j.job.boundary for j in plan.jobs("simulate")}
     assert periodic == {"periodic"}
     walled = [j for j in plan.jobs("sample") if j.job.boundary == "channel"]
-    assert len(walled) == 4 * 2 * (4 + 1)  # trajectories x tasks x (models + trivial)
+    # trajectories x tasks x (models + trivial)
+    assert len(walled) == 4 * 2 * (len(raw["train"]["models"]) + 1)
     assert {(j.job.study, j.job.split) for j in walled} == {("boundary", "held_out_boundary")}
     assert {j.job.held_out for j in walled} == {False, True}  # Re 40 trains, 240 is held out
     sr = next(j for j in walled if j.job.task == "sr" and j.job.model == "flex")

@@ -6,10 +6,12 @@ through the code digests of the rules that import it).
 
 The keys are generated from the schema and the modules from the source tree, so that a new key
 or module missing from the tables below fails the test. Counts are those of the tiny study
-(tests/config/tiny.yaml): 11 trajectories (3 training Re x train/validation seeds, 5 test Re),
-8 trained models (2 tasks x 4 models), 82 sample files (50 main: 2 tasks x (4 models + trivial)
-x 5 test trajectories; 20 zero-shot: flex and bicubic x 5 x u, v; 12 steps study: 2 tasks x 2
-steps x 3 in-distribution trajectories) and as many evaluation files. Sample jobs are counted
+(tests/config/tiny.yaml): 11 trajectories (3 training Re x train/validation seeds, 5 test Re)
+and one wall-bounded test trajectory, 11 training jobs (2 tasks x 5 single-task models, and the
+multi-task flex_mt once), 116 sample files (70 main: 2 tasks x (6 models + trivial) x 5 test
+trajectories; 20 zero-shot: flex and bicubic x 5 x u, v; 12 steps study: 2 tasks x 2 steps x 3
+in-distribution trajectories; 14 between walls: 2 tasks x (6 models + trivial)) and as many
+evaluation files. Sample jobs are counted
 by the plan's rule `sample`, whichever workflow rule runs them (`sample_trivial` for the trivial
 baselines: `tests.test_workflow.job_counts`).
 """
@@ -26,6 +28,7 @@ import yaml
 
 from flex import sources
 from flex.config.load import load_study
+from flex.kinds import MULTITASK
 from flex.plan import ENTRY_MODULES, StudyPlan
 from tests.conftest import ROOT, SCHEMA, TINY, read_yaml, snakemake
 from tests.test_workflow import job_counts
@@ -33,27 +36,27 @@ from tests.test_workflow import job_counts
 pytestmark = pytest.mark.slow
 
 TAIL = {"summary": 1, "figures": 1, "all": 1}
-EVALUATE = {"evaluate": 92, **TAIL}
-SAMPLE = {"sample": 92, **EVALUATE}  # 10 of them on the wall-bounded trajectory
-TRAIN = {"train": 8, "sample": 70, "evaluate": 70, **TAIL}  # trivial baselines need no model
+EVALUATE = {"evaluate": 116, **TAIL}
+SAMPLE = {"sample": 116, **EVALUATE}  # 14 of them on the wall-bounded trajectory
+TRAIN = {"train": 11, "sample": 94, "evaluate": 94, **TAIL}  # trivial baselines need no model
 STATISTICS = {"training_statistics": 1, **TRAIN}
 COARSEN = {
     "coarsen": 11,
     "coarsen_boundary": 1,
-    "train": 4,
-    "sample": 56,
-    "evaluate": 56,
+    "train": 6,
+    "sample": 74,
+    "evaluate": 74,
     **TAIL,
-}  # sr only
+}  # sr (68 samples), and flex_mt, which also learns sr: its fc samples (5 main, 1 walled)
 # the tiny study's one wall-bounded trajectory: every model and baseline of both tasks on it
-CHANNEL = {"simulate_boundary": 1, "coarsen_boundary": 1, "sample": 10, "evaluate": 10, **TAIL}
+CHANNEL = {"simulate_boundary": 1, "coarsen_boundary": 1, "sample": 14, "evaluate": 14, **TAIL}
 EVERYTHING = {
     "simulate": 11,
     "simulate_boundary": 1,
     "coarsen": 11,
     "coarsen_boundary": 1,
     "training_statistics": 1,
-    "train": 8,
+    "train": 11,
     **SAMPLE,
 }
 NOTHING: dict[str, int] = {}
@@ -68,19 +71,20 @@ KEYS = {
     "physics.forcing_wavenumber": (3, EVERYTHING),
     "physics.forcing_amplitude": (0.8, EVERYTHING),
     # a new training Re: its 3 trajectories, the statistics, every model, every sample of a
-    # model (now 6 test trajectories: 48 main, 12 zero-shot, 16 steps) and the trivial
+    # model (now 6 test trajectories: 72 main, 12 zero-shot, 16 steps) and the trivial
     # baselines of the new test trajectory (2 main, 2 zero-shot)
     "reynolds_numbers.train": ([40, 80, 120, 160], {
-        "simulate": 3, "coarsen": 3, "training_statistics": 1, "train": 8, "sample": 88,
-        "evaluate": 88, **TAIL}),  # + 8 trained models' samples between walls
-    # a new held-out Re: one test trajectory, 10 main and 4 zero-shot samples, nothing trained
+        "simulate": 3, "coarsen": 3, "training_statistics": 1, "train": 11, "sample": 116,
+        "evaluate": 116, **TAIL}),  # + 12 trained models' samples between walls
+    # a new held-out Re: one test trajectory, 14 main and 4 zero-shot samples, nothing trained
     "reynolds_numbers.held_out": ([60, 100, 240], {
-        "simulate": 1, "coarsen": 1, "sample": 14, "evaluate": 14, **TAIL}),
+        "simulate": 1, "coarsen": 1, "sample": 18, "evaluate": 18, **TAIL}),
     "seeds.train": ([11, 21], {"simulate": 3, "coarsen": 3, **STATISTICS}),
     "seeds.validation": ([12, 22], {"simulate": 3, "coarsen": 3, **TRAIN}),  # not the statistics
-    # a second test seed: 5 trajectories x (10 main + 4 zero-shot) + 3 x 4 steps study
+    # a second test seed: 5 trajectories x (14 main + 4 zero-shot) + 3 x 4 steps study + 14
+    # between walls
     "seeds.test": ([13, 23], {"simulate": 5, "simulate_boundary": 1, "coarsen": 5,
-                              "coarsen_boundary": 1, "sample": 92, "evaluate": 92, **TAIL}),
+                              "coarsen_boundary": 1, "sample": 116, "evaluate": 116, **TAIL}),
     "held_out_boundary.boundaries": ([], TAIL),  # fewer files: the summary and figures only
     "held_out_boundary.reynolds_numbers": ([60, 240], CHANNEL),  # one new trajectory
     "held_out_boundary.time_stepper": ("heun_rk2", CHANNEL),
@@ -104,10 +108,12 @@ KEYS = {
     "simulate.storage_tile": (32, EVERYTHING),
     "coarsen.method": ("box_average", COARSEN),
     "coarsen.coarsen_factor": (4, COARSEN),
-    "data.patch_size": (16, {"train": 8, **SAMPLE}),  # the trivial baselines' patches too
+    "data.patch_size": (16, {"train": 11, **SAMPLE}),  # the trivial baselines' patches too
     "data.reynolds_scale": (200.0, TRAIN),
     "data.evaluation_snapshot_stride": (2, SAMPLE),
-    "train.tasks": (["sr"], TAIL),  # fewer files: the summary and figures only
+    # the same tasks in another order: the figures list them in it; flex_mt's job keeps the
+    # canonical order (flex.kinds.TASKS)
+    "train.tasks": (["fc", "sr"], {"figures": 1, "all": 1}),
     "train.models": (["flex", "unet", "flex_raw"], TAIL),
     **{f"train.defaults.{key}": (value, TRAIN) for key, value in {
         "model_size": "small", "optimizer": "adamw", "learning_rate": 1.0e-3,
@@ -122,17 +128,17 @@ KEYS = {
     # one job's override: sr/flex (5 main, 10 zero-shot, 6 steps study)
     "train.overrides": ({"sr/flex": {"learning_rate": 1.0e-3}}, {
         "train": 1, "sample": 22, "evaluate": 22, **TAIL}),  # + 1 between walls
-    # diffusion models' main (2 tasks x 3 models x 5) and walled (6) files, flex's zero-shot (10)
-    "sample.sampling_steps": (3, {"sample": 46, "evaluate": 46, **TAIL}),  # + 6 between walls
-    "sample.ensemble_size": (4, {"sample": 58, "evaluate": 58, **TAIL}),  # + the steps study
-    "sample.max_samples": (3, {"sample": 80, "evaluate": 80, **TAIL}),  # all but steps study
-    "sample.horizon": (3, {"sample": 30, "evaluate": 30, **TAIL}),  # fc main and walled files
+    # diffusion models' main (2 tasks x 5 models x 5) and walled (10) files, flex's zero-shot (10)
+    "sample.sampling_steps": (3, {"sample": 70, "evaluate": 70, **TAIL}),
+    "sample.ensemble_size": (4, {"sample": 82, "evaluate": 82, **TAIL}),  # + the steps study
+    "sample.max_samples": (3, {"sample": 104, "evaluate": 104, **TAIL}),  # all but steps study
+    "sample.horizon": (3, {"sample": 42, "evaluate": 42, **TAIL}),  # fc main and walled files
     "sample.zero_shot_variables": (["u"], TAIL),
     "sample.steps_study": ([1, 2, 4], {"sample": 6, "evaluate": 6, **TAIL}),
     "sample.steps_study_samples": (3, {"sample": 12, "evaluate": 12, **TAIL}),
     "sample.steps_study_horizon": (2, {"sample": 6, "evaluate": 6, **TAIL}),  # fc only
-    "sample.seed": (1, {"sample": 58, "evaluate": 58, **TAIL}),  # diffusion models only
-    "sample.eta": (0.5, {"sample": 58, "evaluate": 58, **TAIL}),  # diffusion models only
+    "sample.seed": (1, {"sample": 82, "evaluate": 82, **TAIL}),  # diffusion models only
+    "sample.eta": (0.5, {"sample": 82, "evaluate": 82, **TAIL}),  # diffusion models only
     "evaluate.rank_stride": (2, EVALUATE),
     "figures.dpi": (100, {"figures": 1, "all": 1}),
     "figures.example_reynolds_number": (80, {"figures": 1, "all": 1}),
@@ -183,6 +189,7 @@ SOURCES = {
     "flex/statistics/": STATISTICS,
     "flex/data/": {**STATISTICS, **SAMPLE},  # statistics, training and sampling read them
     "flex/data/examples.py": {**TRAIN, **SAMPLE},
+    "flex/data/multitask.py": TRAIN,  # the training data of a multi-task model
     "flex/data/patches.py": {**TRAIN, **SAMPLE},
     "flex/data/upsample.py": {**TRAIN, **SAMPLE},
     "flex/data/statistics.py": STATISTICS,  # FIELDS (statistics), read_statistics (training)
@@ -300,7 +307,7 @@ def test_one_task_s_patch_size_changes_that_task_s_jobs_only():
     assert rules == {"train", "sample"}, changes
     tasks = {dict(wildcards).get("task") or dict(wildcards)["name"].split("/")[0]
              for _, wildcards in changes}  # fmt: skip
-    assert tasks == {"sr"}, changes
+    assert tasks == {"sr", MULTITASK}, changes  # flex_mt learns sr too
     trained = sorted(dict(w)["model"] for rule, w in changes if rule == "train")
     assert trained == sorted(config["train"]["models"])
 

@@ -18,7 +18,7 @@ import torch
 from flex.config import TrainJob, to_dict
 from flex.config.load import load_study
 from flex.diffusion.schedule import CosineLogSNR
-from flex.kinds import MODEL_KINDS
+from flex.kinds import MODEL_KINDS, MULTITASK
 from flex.models import build_model, checkpoint, preset
 from flex.plan import StudyPlan
 from flex.train.objectives import batch_loss
@@ -28,9 +28,12 @@ STUDY = load_study(read_yaml(TINY), SCHEMA)
 
 
 def tiny_job(model: str = "flex", task: str = "sr", **settings) -> TrainJob:
+    """The tiny study's job of (task, model) with `settings` changed; task "mt": multi-task."""
     merged = dataclasses.replace(StudyPlan(STUDY).train_settings(task, model), **settings)
-    return TrainJob(task, model, merged, STUDY.data.patch_size, STUDY.data.reynolds_scale,
-                    STUDY.reynolds_numbers.train, STUDY.seeds.train, STUDY.seeds.validation)  # fmt: skip
+    tasks = STUDY.train.tasks if task == MULTITASK else (task,)
+    return TrainJob(task, model, merged, tasks, tuple(STUDY.data.patch(t) for t in tasks),
+                    STUDY.data.reynolds_scale, STUDY.reynolds_numbers.train, STUDY.seeds.train,
+                    STUDY.seeds.validation)  # fmt: skip
 
 
 def train_command(
@@ -38,9 +41,8 @@ def train_command(
 ) -> list[str]:
     """The command of the workflow's rule, with the tiny study's input files under `results`."""
     # every model of a task trains on the same files: those of the tiny study's first model
-    inputs = (
-        StudyPlan(STUDY).job("train", {"task": job.task, "model": STUDY.train.models[0]}).inputs
-    )
+    task = "sr" if job.task == MULTITASK else job.task  # the sr inputs hold every file
+    inputs = StudyPlan(STUDY).job("train", {"task": task, "model": STUDY.train.models[0]}).inputs
     execution = dataclasses.replace(STUDY.execution.train, checkpoint_every=checkpoint_every)
     command = [sys.executable, "-m", "flex.train", "--job", json.dumps(to_dict(job)),
                "--execution", json.dumps(to_dict(execution)), "--threads", "1"]  # fmt: skip
@@ -127,15 +129,15 @@ def test_checkpoint_rebuilds_the_model_from_its_file_alone(tiny_results, tmp_pat
     assert state["task"] == "sr" and state["model"] == "flex" and state["job"] == to_dict(job)
     assert set(state["normalisation"]) == {"vorticity", "u", "v"}
     assert state["reynolds_scale"] == job.reynolds_scale
-    assert state["patch_size"] == job.patch_size and state["coarsen_factor"] == 8
+    assert state["patch_sizes"] == {"sr": job.patch("sr")} and state["coarsen_factor"] == 8
     assert state["execution"]["checkpoint_every"] == 2  # recorded, not a parameter
-    fresh = build_model(preset("flex", "tiny", 1, job.patch_size))
+    fresh = build_model(preset("flex", "tiny", 1, job.patch("sr")))
     fresh.load_state_dict(state["weights"])
     x = torch.randn(2, 1, 32, 32)
     args = (x, torch.rand(2), torch.rand(2), torch.randn(2, 1, 32, 32))
     torch.testing.assert_close(model(*args), fresh.eval()(*args))
     history = (tmp_path / "history.csv").read_text().splitlines()
-    assert history[0].startswith("step,train_loss,validation_loss") and len(history) == 3
+    assert history[0].startswith("step,task,train_loss,validation_loss") and len(history) == 3
     assert json.loads((tmp_path / "job.json").read_text())["job"] == to_dict(job)
 
 
@@ -301,3 +303,67 @@ def test_validation_rfne_of_the_ensemble_mean(model):
     norm = sum(float((b["target"] ** 2).sum()) for b in batches)
     error = sum(float(((b["base"] - b["target"]) ** 2).sum()) for b in batches)
     assert scores["baseline_rfne"] == pytest.approx((error / norm) ** 0.5)
+
+
+# -- the multi-task model (flex_mt) -------------------------------------------------------------
+
+
+def _random_batch(channels: int, side: int, generator: torch.Generator) -> dict:
+    return {"input": torch.randn(3, channels, side, side, generator=generator),
+            "base": torch.randn(3, 1, side, side, generator=generator),
+            "target": torch.randn(3, 1, side, side, generator=generator),
+            "reynolds": torch.rand(3, generator=generator)}  # fmt: skip
+
+
+@pytest.mark.parametrize("sides", [(32, 32), (32, 16)])
+def test_the_multitask_loss_is_the_mean_of_the_task_losses_at_shared_time_and_noise(sides):
+    """Against the authors' definition written out per task: one t and one eps (the smaller
+    patch its top-left part) for both tasks, v = alpha eps - sigma r for each task's residual r,
+    the network run on each task alone, L1 averaged over the two tasks."""
+    from flex.diffusion.loss import time_and_noise
+
+    torch.manual_seed(0)
+    net = build_model(preset("flex", "tiny", 0, max(sides), dropout=0.0, tasks=("sr", "fc"),
+                             task_channels=(1, 2))).eval()  # fmt: skip
+    for parameter in net.parameters():  # leave the zero initialisation: v_hat must not vanish
+        torch.nn.init.normal_(parameter, std=0.02)
+    data = torch.Generator().manual_seed(1)
+    batches = {"sr": _random_batch(1, sides[0], data), "fc": _random_batch(2, sides[1], data)}
+    schedule = CosineLogSNR()
+    loss = batch_loss(net, batches, MODEL_KINDS["flex_mt"], schedule, "l1",
+                      torch.Generator().manual_seed(7))  # fmt: skip
+    largest = batches["sr"]["target"]
+    t, eps = time_and_noise(largest, torch.Generator().manual_seed(7))
+    alpha, sigma = (v.float()[:, None, None, None] for v in schedule.alpha_sigma(t))
+    expected = []
+    for task, batch in batches.items():
+        side = batch["target"].shape[-1]
+        r, noise = batch["target"] - batch["base"], eps[..., :side, :side]
+        features = net.encode_task(batch["input"], batch["reynolds"], task)
+        v_hat = net.denoise(alpha * r + sigma * noise, t, batch["reynolds"], features)
+        expected.append((v_hat - (alpha * noise - sigma * r)).abs().mean())
+    torch.testing.assert_close(loss, sum(expected) / 2)
+
+
+def test_the_multitask_model_trains_through_the_stage_and_samples_each_task(tiny_results,
+                                                                            tmp_path):  # fmt: skip
+    """flex_mt: one job for both tasks writes one model file; the history has a row per task
+    and validation; each task's model samples that task's inputs."""
+    from flex.diffusion.predict import predict
+    from flex.models import for_task
+
+    job = tiny_job(model="flex_mt", task=MULTITASK, steps=4, validation_every=2)
+    assert job.tasks == ("sr", "fc")
+    run_training(job, tiny_results, tmp_path)
+    model, state = checkpoint.load_model(tmp_path / "model.pt")
+    assert state["model"] == "flex_mt" and state["task"] == MULTITASK
+    assert state["patch_sizes"] == {"sr": 32, "fc": 32} and state["coarsen_factor"] == 8
+    assert set(model.task_encoders) == {"sr", "fc"}
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert [line.split(",")[:2] for line in history[1:]] == [
+        ["2", "sr"], ["2", "fc"], ["4", "sr"], ["4", "fc"]]  # fmt: skip
+    for task, channels in (("sr", 1), ("fc", 2)):
+        x = torch.randn(1, channels, 32, 32)
+        members = predict(for_task(model, task), MODEL_KINDS["flex_mt"], x, x[:, -1:],
+                          torch.rand(1), [[1, 2]], 2, CosineLogSNR())  # fmt: skip
+        assert members.shape == (1, 2, 1, 32, 32) and torch.isfinite(members).all()

@@ -15,6 +15,7 @@ import pytest
 import xarray as xr
 import yaml
 
+from flex.kinds import MODEL_KINDS, training_task
 from tests.conftest import ROOT, TINY, link_workflow, read_yaml, snakemake
 
 
@@ -54,7 +55,7 @@ def test_dry_run_of_the_whole_dag(workdir, config):
     counts = job_counts(done.stdout + done.stderr)
     study = read_yaml(ROOT / config)
     assert counts["simulate"] == counts["coarsen"] == expected_trajectories(study)
-    assert counts["train"] == len(study["train"]["tasks"]) * len(study["train"]["models"])
+    assert counts["train"] == _training_jobs(study)
     assert counts["training_statistics"] == 1
     by_rule = job_counts(done.stdout + done.stderr, by_plan_rule=False)
     trivial = len(study["train"]["tasks"]) + len(study["sample"]["zero_shot_variables"])
@@ -151,9 +152,10 @@ def test_the_tiny_study_runs_every_stage_and_leaves_logs(tiny_results):
     assert (tiny_results / "logs/coarsen/re40_seed11.log").exists()
     for task in config["train"]["tasks"]:
         for model in config["train"]["models"]:
-            folder = tiny_results / "results/train" / task / model
+            label = training_task(task, model)  # "mt" for the multi-task model
+            folder = tiny_results / "results/train" / label / model
             assert {"model.pt", "history.csv", "job.json"} <= {p.name for p in folder.iterdir()}
-            assert "step/s" in (tiny_results / f"logs/train/{task}_{model}.log").read_text()
+            assert "step/s" in (tiny_results / f"logs/train/{label}_{model}.log").read_text()
 
 
 def _dry_run_counts(workdir: Path, config: dict) -> dict[str, int]:
@@ -179,6 +181,13 @@ def _walled_trajectories(config: dict) -> int:
     held_out = config["held_out_boundary"]
     boundaries, reynolds = held_out["boundaries"], held_out["reynolds_numbers"]
     return len(boundaries) * len(reynolds) * len(config["seeds"]["test"])
+
+
+def _training_jobs(config: dict) -> int:
+    """One per task and single-task model, one per multi-task model."""
+    models, tasks = config["train"]["models"], config["train"]["tasks"]
+    multitask = sum(MODEL_KINDS[m].multitask for m in models)
+    return len(tasks) * (len(models) - multitask) + multitask
 
 
 def _in_distribution_tests(config: dict) -> int:

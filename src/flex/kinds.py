@@ -7,10 +7,16 @@
 | `unet` | U-Net | v of the residual (diffusion) | base + sampled r |
 | `regression` | FLEX | the residual, deterministically: r_hat = net(0, t=0, Re, input) | base + r_hat |
 | `flex_crps` | FLEX | the residual through its sampler: fair CRPS of sampled members | base + sampled r |
+| `uvit` | UViT | v of the residual (diffusion) | base + sampled r |
+| `flex_mt` | FLEX, multi-task | v of each task's residual, both tasks at once (diffusion) | base + r |
 
 base = the up-sampled coarse field (sr) or the last frame (fc). Each task also has a trivial
 baseline that needs no training: `bicubic` (sr: the base itself) and `persistence` (fc: frame t at
 every lead). `flex_crps` unrolls `crps_steps` DDIM steps in training (`flex.diffusion.crps`).
+`flex_mt` is the paper's main model: one common encoder, latent transformer and decoder shared by
+all the study's tasks, one task encoder per task, trained on all of them at once (one training
+job, in the folder of the pseudo-task `MULTITASK`); it is sampled and scored per task like the
+others.
 The configuration, the study plan, training and sampling all read these tables;
 nothing else lists model names. (No torch here: the workflow imports it at parse time.)
 """
@@ -40,6 +46,7 @@ class ModelKind:
     diffusion: bool  # sampled from noise by DDIM; otherwise one deterministic member
     residual: bool  # learns target - base; otherwise the raw target
     objective: str = "v"  # one of OBJECTIVES
+    multitask: bool = False  # one model for all the study's tasks, trained on them jointly
 
 
 MODEL_KINDS = {
@@ -48,8 +55,19 @@ MODEL_KINDS = {
     "unet": ModelKind("unet", diffusion=True, residual=True),
     "regression": ModelKind("flex", diffusion=False, residual=True, objective="direct"),
     "flex_crps": ModelKind("flex", diffusion=True, residual=True, objective="crps"),
+    "uvit": ModelKind("uvit", diffusion=True, residual=True),
+    "flex_mt": ModelKind("flex", diffusion=True, residual=True, multitask=True),
 }
 """The trained models (`train.models` chooses among them)."""
+
+MULTITASK = "mt"
+"""The task label of a multi-task model's training job (its folder: results/train/mt/{model})."""
+
+
+def training_task(task: str, model: str) -> str:
+    """The task label of the training job whose model file `task` samples with `model`."""
+    return MULTITASK if MODEL_KINDS[model].multitask else task
+
 
 TRIVIAL = {"sr": "bicubic", "fc": "persistence"}
 """The baseline of each task that needs no training."""

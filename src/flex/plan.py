@@ -35,7 +35,15 @@ from flex.config import (
 )
 from flex.data.splits import Trajectory, all_trajectories, trajectories
 from flex.figures import catalogue
-from flex.kinds import MODEL_KINDS, STEPS_STUDY_MODELS, TRIVIAL, ZERO_SHOT_MODELS
+from flex.kinds import (
+    MODEL_KINDS,
+    MULTITASK,
+    STEPS_STUDY_MODELS,
+    TASKS,
+    TRIVIAL,
+    ZERO_SHOT_MODELS,
+    training_task,
+)
 
 ENTRY_MODULES = {
     "simulate": "flex.simulate.__main__",
@@ -192,13 +200,13 @@ class StudyPlan:
 
     # -- train ---------------------------------------------------------------------------------
 
-    def _split_inputs(self, task: str) -> dict[str, list[str]]:
+    def _split_inputs(self, tasks: tuple[str, ...]) -> dict[str, list[str]]:
         inputs: dict[str, list[str]] = {}
         for split in ("train", "validation"):
             found = self.split(split)
             inputs[f"{split}_fine"] = [paths.simulation_file(t.reynolds_number, t.seed)
                                        for t in found]  # fmt: skip
-            if task == "sr":
+            if "sr" in tasks:
                 inputs[f"{split}_coarse"] = [paths.coarse_file(t.reynolds_number, t.seed)
                                              for t in found]  # fmt: skip
         return inputs
@@ -212,17 +220,22 @@ class StudyPlan:
         return settings
 
     def _plan_training(self) -> None:
+        """One job per (task, model), but one per multi-task model (task label MULTITASK)."""
         study = self.study
-        for task in self.tasks:
-            for model in self.models:
-                wildcards = {"task": task, "model": model}
-                outputs = tuple(paths.train_file(p, task, model)
+        for model in self.models:
+            labels = [MULTITASK] if MODEL_KINDS[model].multitask else self.tasks
+            for label in labels:
+                tasks = (
+                    tuple(t for t in TASKS if t in self.tasks) if label == MULTITASK else (label,)
+                )
+                wildcards = {"task": label, "model": model}
+                outputs = tuple(paths.train_file(p, label, model)
                                 for p in (paths.MODEL, paths.HISTORY, paths.TRAIN_JOB))  # fmt: skip
-                job = TrainJob(task, model, self.train_settings(task, model),
-                               study.data.patch(task), study.data.reynolds_scale,
-                               study.reynolds_numbers.train, study.seeds.train,
-                               study.seeds.validation)  # fmt: skip
-                inputs = {**self._split_inputs(task), "statistics": paths.STATISTICS}
+                job = TrainJob(label, model, self.train_settings(label, model), tasks,
+                               tuple(study.data.patch(t) for t in tasks),
+                               study.data.reynolds_scale, study.reynolds_numbers.train,
+                               study.seeds.train, study.seeds.validation)  # fmt: skip
+                inputs = {**self._split_inputs(tasks), "statistics": paths.STATISTICS}
                 self._add("train", wildcards, inputs, outputs, job)
 
     # -- sample and evaluate -------------------------------------------------------------------
@@ -240,7 +253,7 @@ class StudyPlan:
         inputs = {"fine": fine, **({"coarse": coarse} if task == "sr" else {})}
         trivial = model == TRIVIAL[task]
         if not trivial:
-            inputs["model"] = paths.train_file(paths.MODEL, task, model)
+            inputs["model"] = paths.train_file(paths.MODEL, training_task(task, model), model)
         diffusion = not trivial and MODEL_KINDS[model].diffusion
         study_name = "steps" if steps is not None else "boundary" if boundary else "main"
         horizon = sample.horizon if steps is None else sample.steps_study_horizon

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from flex.config.sections import StudyConfiguration
-from flex.kinds import INPUT_CHANNELS, MODEL_KINDS, TASKS
+from flex.kinds import INPUT_CHANNELS, MODEL_KINDS, TASKS, training_task
 from flex.models.config import preset
 from flex.paths import reynolds_label
 from flex.simulate.stability import diffusive_time_step_limit
@@ -173,26 +173,37 @@ def _model_rules(config: StudyConfiguration) -> list[str]:
                 f"'train.models[{index}]' = '{model}' is not allowed; expected one of "
                 + ", ".join(MODEL_KINDS)
             )
+    if problems:
+        return problems
+    for model in (m for m in train.models if MODEL_KINDS[m].multitask):
+        if len(train.tasks) < 2:
+            problems.append(
+                f"'train.models' has '{model}', which learns several tasks at once, but "
+                f"'train.tasks' = {list(train.tasks)}; allowed: two tasks or more, or the "
+                "single-task models"
+            )
+    trained = [f"{training_task(task, model)}/{model}" for model in train.models
+               for task in train.tasks]  # fmt: skip
     for key in train.overrides:
-        task, _, model = key.partition("/")
-        if task not in train.tasks or model not in train.models:
+        if key not in trained:
             problems.append(
                 f"'train.overrides' has the key '{key}', but {key} is not trained "
                 f"('train.tasks' = {list(train.tasks)}, 'train.models' = {list(train.models)}); "
-                "allowed: task/model of a trained model"
+                f"allowed: {', '.join(dict.fromkeys(trained))}"
             )
     if problems:
         return problems
     for task in train.tasks:
         patch, key = config.data.patch(task), config.data.patch_key(task)
         for model in train.models:
-            size = train.settings(task, model).model_size
+            job = f"{training_task(task, model)}/{model}"
+            size = train.settings(*job.split("/")).model_size
             backbone = MODEL_KINDS[model].backbone
             try:
                 preset(backbone, size, INPUT_CHANNELS[task], patch)
             except ValueError as error:
-                override = "model_size" in train.overrides.get(f"{task}/{model}", {})
-                where = (f"train.overrides['{task}/{model}'].model_size" if override
+                override = "model_size" in train.overrides.get(job, {})
+                where = (f"train.overrides['{job}'].model_size" if override
                          else "train.defaults.model_size")  # fmt: skip
                 problems.append(
                     f"'{key}' = {patch} does not fit the '{size}' {backbone} backbone "

@@ -72,17 +72,24 @@ class StatisticsJob:
 
 @dataclasses.dataclass(frozen=True)
 class TrainJob:
-    """One (task, model): its settings, its patch and Re scale, and the trajectories of the
-    training and validation splits (held-out Re and test seeds are not in it)."""
+    """One (task, model): its settings, the tasks it learns with the patch side of each, its Re
+    scale, and the trajectories of the training and validation splits (held-out Re and test
+    seeds are not in it). `task` labels the job: the task, or `flex.kinds.MULTITASK` for a
+    multi-task model, which learns all the study's `tasks` at once."""
 
     task: str
     model: str
     settings: TrainSettings
-    patch_size: int
+    tasks: tuple[str, ...]
+    patch_sizes: tuple[int, ...]
     reynolds_scale: float
     train_reynolds_numbers: tuple[float, ...]
     train_seeds: tuple[int, ...]
     validation_seeds: tuple[int, ...]
+
+    def patch(self, task: str) -> int:
+        """The patch side of `task`'s examples."""
+        return self.patch_sizes[self.tasks.index(task)]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,6 +108,16 @@ def split_files(split: str, fine: list[Path], coarse: list[Path] | None = None,
     return out
 
 
+def random_location(rng: np.random.Generator, times: list[range], grid: int,
+                    stride: int) -> tuple[int, int, int, int]:  # fmt: skip
+    """(file, time, y0, x0): a trajectory, one of its `times[file]`, and a corner on the grid
+    of multiples of `stride`, drawn from `rng`."""
+    f = int(rng.integers(len(times)))
+    t = int(times[f][rng.integers(len(times[f]))])
+    y0, x0 = (int(c) * stride for c in rng.integers(grid // stride, size=2))
+    return f, t, y0, x0
+
+
 class _LazyFiles:
     """netCDF4 handles opened on first use in the current process, never inherited by a fork."""
 
@@ -228,17 +238,27 @@ class TaskExamples(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.examples_per_epoch if self.mode == "train" else len(self._index)
 
+    @property
+    def grid(self) -> int:
+        return self._grid
+
+    @property
+    def lengths(self) -> list[int]:
+        """Snapshots of each trajectory, in the order of `files`."""
+        return list(self._lengths)
+
+    @property
+    def corner_stride(self) -> int:
+        """Random corners are multiples of this: the coarsening factor for sr, else 1."""
+        return self.factor if self.task == "sr" else 1
+
     def locate(self, index: int) -> tuple[int, int, int, int]:
         """(file, time, y0, x0) of example `index`."""
         if self.mode == "evaluate":
             return self._index[index]
-        rng = np.random.default_rng((self.seed, self.epoch, index))
-        f = int(rng.integers(len(self.files)))
-        times = self.valid_times(self._lengths[f])
-        t = int(times[rng.integers(len(times))])
-        stride = self.factor if self.task == "sr" else 1
-        y0, x0 = (int(c) * stride for c in rng.integers(self._grid // stride, size=2))
-        return f, t, y0, x0
+        return random_location(np.random.default_rng((self.seed, self.epoch, index)),
+                               [self.valid_times(n) for n in self._lengths], self._grid,
+                               self.corner_stride)  # fmt: skip
 
     def _normalised(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy((array - self.mean) / self.std).float()
@@ -246,7 +266,10 @@ class TaskExamples(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not 0 <= index < len(self):
             raise IndexError(index)
-        f, t, y0, x0 = self.locate(index)
+        return self.example(*self.locate(index))
+
+    def example(self, f: int, t: int, y0: int, x0: int) -> dict[str, torch.Tensor]:
+        """The example of trajectory `f` at frame t, patch corner (y0, x0)."""
         files, size = self.files[f], self.patch
         read = self._files.patch
         if self.task == "sr":

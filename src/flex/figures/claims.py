@@ -63,17 +63,21 @@ def _row(claim, task, split, metric, main, other, holds) -> dict:
 
 def _comparisons(means: dict, task: str, main: str) -> list[dict]:
     rows = []
-    others = [(TRIVIAL[task], "rfne", f"{main} beats {TRIVIAL[task]}"),
-              ("unet", "rfne", f"{main} beats the U-Net"),
-              ("regression", "rfne", f"{main} beats the regression"),
-              ("regression", "crps", f"{main} beats the regression"),
-              ("flex_raw", "rfne", "residuals beat raw modelling (flex vs flex_raw)")]  # fmt: skip
-    for other, metric, claim in others:
-        if other == main or (other == "flex_raw" and main != "flex"):
+    pairs = [(main, TRIVIAL[task], "rfne", f"{main} beats {TRIVIAL[task]}"),
+             (main, "unet", "rfne", f"{main} beats the U-Net"),
+             (main, "uvit", "rfne", f"{main} beats UViT"),
+             (main, "regression", "rfne", f"{main} beats the regression"),
+             (main, "regression", "crps", f"{main} beats the regression"),
+             ("flex_mt", "flex", "rfne", "multi-task FLEX beats single-task FLEX"),
+             ("flex_mt", "flex", "crps", "multi-task FLEX beats single-task FLEX")]  # fmt: skip
+    if main == "flex":
+        pairs.append((main, "flex_raw", "rfne", "residuals beat raw modelling (flex vs flex_raw)"))
+    for model, other, metric, claim in pairs:
+        if other == model:
             continue
         for split in SPLITS:
-            if (main, split) in means and (other, split) in means:
-                mine, theirs = means[(main, split)][metric], means[(other, split)][metric]
+            if (model, split) in means and (other, split) in means:
+                mine, theirs = means[(model, split)][metric], means[(other, split)][metric]
                 rows.append(_row(claim, task, split, metric, mine, theirs, mine < theirs))
     trivial = TRIVIAL[task]
     if all((model, split) in means for model in (main, trivial) for split in SPLITS):

@@ -1,4 +1,4 @@
-"""Backbones (FLEX and the U-Net baseline), their configs and size presets, and model files.
+"""Backbones (FLEX and the U-Net and UViT baselines), their configs and size presets, and model files.
 
     model = build_model(config)        # config: ModelConfig (a model file stores it as a dict)
 
@@ -13,15 +13,24 @@ from typing import Any
 
 from flex.models.config import PRESETS, ModelConfig, preset
 
-__all__ = ["PRESETS", "ModelConfig", "build_model", "parameter_count", "preset"]
+__all__ = ["PRESETS", "ModelConfig", "build_model", "for_task", "parameter_count", "preset"]
 
 
 def build_model(config: ModelConfig) -> Any:
-    """The torch module of `config.backbone` ("flex" or "unet")."""
-    from flex.models.flex import Flex
+    """The torch module of `config.backbone` ("flex", "unet" or "uvit"; a FLEX with `tasks` is
+    multi-task)."""
+    from flex.models.flex import Flex, FlexMultiTask
     from flex.models.unet import UNet
+    from flex.models.uvit import UViT
 
-    return {"flex": Flex, "unet": UNet}[config.backbone](config)
+    if config.tasks:
+        return FlexMultiTask(config)
+    return {"flex": Flex, "unet": UNet, "uvit": UViT}[config.backbone](config)
+
+
+def for_task(model: Any, task: str) -> Any:
+    """The model of one task: a multi-task model's `for_task(task)`, else the model itself."""
+    return model.for_task(task) if model.config.tasks else model
 
 
 def parameter_count(model: Any) -> int:

@@ -7,6 +7,8 @@
 - `FourierEmbedding` (Karras et al. 2024, EDM2, magnitude-preserving): sqrt(2) cos(2 pi f t + p)
   with fixed f ~ N(0, 1) and p ~ U(0, 1); then Linear(D, 2D) -> SiLU -> Linear(2D, D).
 - `ScalarEmbedding`: Linear(1, 2D) -> SiLU -> Linear(2D, D), for the Reynolds number.
+- `Attention`: multi-head softmax attention (qkv without bias), computed in float32 even under
+  mixed precision, as in the authors' code.
 - `TransformerBlock`: pre-LN (eps 1e-6) multi-head self-attention (qkv without bias) and MLP
   (Linear -> GELU(tanh) -> Dropout -> Linear -> Dropout); an optional long-skip fusion
   x <- Linear(2D, D)([x, skip]) first (U-ViT, Bao et al. 2023).
@@ -106,8 +108,9 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, tokens, dim = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, heads, N, D/heads) each
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, D/heads)
+        q, k, v = qkv.float().permute(2, 0, 3, 1, 4)  # (B, heads, N, D/heads) each
+        with torch.autocast(x.device.type, enabled=False):  # float32 under mixed precision
+            out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, D/heads)
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
 
 

@@ -17,8 +17,9 @@ from flex.errors import StageFailure
 from flex.io.netcdf import atomic_output
 from flex.models import ModelConfig, build_model
 
-FORMAT = 2
-"""2: the file records patch_size and logsnr_shift (sampling needs nothing else)."""
+FORMAT = 3
+"""3: the file records the patch size of each task it was trained on (`patch_sizes`, a
+multi-task model has several) and logsnr_shift: sampling needs nothing else."""
 
 
 def save(state: dict[str, Any], path: Path) -> None:

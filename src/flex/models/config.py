@@ -12,10 +12,12 @@ import dataclasses
 class ModelConfig:
     """One backbone. `channels[l]` and `blocks[l]` per level; the token dimension of the latent
     transformer (FLEX) is `channels[-1]`; `depth` transformer blocks split as depth // 2 encoder,
-    1 middle, depth // 2 decoder. `attention_levels` (U-Net) are the levels with self-attention."""
+    1 middle, depth // 2 decoder. `attention_levels` (U-Net) are the levels with self-attention.
+    A multi-task FLEX has one task encoder per task of `tasks`, with `task_channels` inputs each
+    (its `input_channels` is 0), and `image_size` is its largest task's patch."""
 
-    backbone: str  # "flex" or "unet"
-    input_channels: int  # task-encoder input: 1 for sr, 2 for fc
+    backbone: str  # "flex", "unet" or "uvit"
+    input_channels: int  # task-encoder input: 1 for sr, 2 for fc; 0 for a multi-task model
     image_size: int  # side of the (square) patch the model sees
     channels: tuple[int, ...]
     blocks: tuple[int, ...]
@@ -26,10 +28,27 @@ class ModelConfig:
     groups: int = 32
     attention_levels: tuple[int, ...] = ()
     middle_blocks: int = 2
+    tasks: tuple[str, ...] = ()
+    task_channels: tuple[int, ...] = ()
+    token_patch: int = 0  # UViT: side of the pixel patch of one token
 
     def __post_init__(self) -> None:
         if len(self.channels) != len(self.blocks):
             raise ValueError(f"channels {self.channels} and blocks {self.blocks} differ in length")
+        if len(self.tasks) != len(self.task_channels):
+            raise ValueError(f"tasks {self.tasks} and task_channels {self.task_channels} differ "
+                             "in length")  # fmt: skip
+        if self.tasks and (self.backbone != "flex" or self.input_channels):
+            raise ValueError(f"a multi-task model is a 'flex' backbone with input_channels 0, "
+                             f"not {self.backbone!r} with {self.input_channels}")  # fmt: skip
+        if self.backbone == "uvit":
+            if len(self.channels) != 1 or self.token_patch < 1:
+                raise ValueError(f"a uvit has one width (channels {self.channels}) and a token "
+                                 f"patch >= 1 (token_patch {self.token_patch})")  # fmt: skip
+            if self.image_size % self.token_patch:
+                raise ValueError(f"image_size {self.image_size} is not divisible by the token "
+                                 f"patch {self.token_patch}")  # fmt: skip
+            return
         levels = len(self.channels) if self.backbone == "flex" else len(self.channels) - 1
         if self.image_size % 2**levels:
             raise ValueError(
@@ -77,7 +96,17 @@ UNET_PRESETS = {
     ),
 }
 
-PRESETS = {"flex": FLEX_PRESETS, "unet": UNET_PRESETS}
+UVIT_PRESETS = {
+    # the authors' UViT(model_size=...): token width D = channels[0], 8 x 8-pixel tokens, MLP
+    # ratio 4 (no convolutional levels: blocks (0,)). `tiny`: the same depth, heads and tokens,
+    # the width that gives FLEX tiny's parameter count within 10% (2.93M against 3.12M at 64^2)
+    "tiny": dict(channels=(104,), blocks=(0,), depth=13, heads=8, mlp_ratio=4.0, token_patch=8),
+    "small": dict(channels=(384,), blocks=(0,), depth=13, heads=8, mlp_ratio=4.0, token_patch=8),
+    "medium": dict(channels=(768,), blocks=(0,), depth=13, heads=12, mlp_ratio=4.0, token_patch=8),
+    "big": dict(channels=(1152,), blocks=(0,), depth=29, heads=16, mlp_ratio=4.0, token_patch=8),
+}
+
+PRESETS = {"flex": FLEX_PRESETS, "unet": UNET_PRESETS, "uvit": UVIT_PRESETS}
 
 
 def preset(

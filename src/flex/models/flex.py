@@ -9,6 +9,13 @@
 
 `encode_task` and `denoise` split the two, so that a sampler computes the task features once per
 input and reuses them over every step and ensemble member.
+
+`FlexMultiTask` (the paper's main model, section 2.3 and `train_mt.py` of the authors' code) shares
+the common encoder, the latent transformer and the decoder between the tasks and has one task
+encoder per task; `for_task(task)` is one task's model with the single-task interface. A token
+grid other than the one of `image_size` (a task with a smaller patch) takes the learned positions
+resampled bilinearly to its size, as vision transformers at another resolution (Dosovitskiy et
+al. 2021, section 3.2).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from flex.models.blocks import FourierEmbedding, ScalarEmbedding, TransformerBlock
@@ -37,14 +45,20 @@ class TaskFeatures:
             [s.repeat_interleave(times, dim=0) for s in self.skips],
         )
 
+    @staticmethod
+    def cat(parts: list[TaskFeatures]) -> TaskFeatures:
+        """The features of several batches (of the same spatial size) as one batch."""
+        return TaskFeatures(torch.cat([p.bottleneck for p in parts]),
+                            [torch.cat(s) for s in zip(*(p.skips for p in parts), strict=True)])  # fmt: skip
+
 
 class TaskEncoder(nn.Module):
     """Conv encoder of the task input (up-sampled coarse field or past frames) with Re only."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, input_channels: int) -> None:
         super().__init__()
         self.reynolds = ScalarEmbedding(config.token_dim)
-        self.encoder = ConvEncoder(config, config.input_channels, config.token_dim)
+        self.encoder = ConvEncoder(config, input_channels, config.token_dim)
 
     def forward(self, task_input: torch.Tensor, reynolds: torch.Tensor) -> TaskFeatures:
         bottleneck, skips = self.encoder(task_input, self.reynolds(reynolds))
@@ -63,9 +77,21 @@ class LatentTransformer(nn.Module):
         self.encoder_blocks = nn.ModuleList(TransformerBlock(*args) for _ in range(half))
         self.middle = TransformerBlock(*args)
 
+    def positions_for(self, height: int, width: int) -> torch.Tensor:
+        """The learned positions (1, 1 + h*w, D); the table's square grid resampled bilinearly
+        to a grid of another size (the conditioning token's position is kept)."""
+        tokens = self.positions.shape[1] - 1
+        if height * width == tokens:
+            return self.positions
+        side, dim = round(tokens**0.5), self.positions.shape[2]
+        grid = self.positions[:, 1:].transpose(1, 2).reshape(1, dim, side, side)
+        grid = F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)
+        return torch.cat([self.positions[:, :1], grid.flatten(2).transpose(1, 2)], dim=1)
+
     def forward(self, x: torch.Tensor, condition: torch.Tensor):
+        positions = self.positions_for(*x.shape[-2:])
         tokens = x.flatten(2).transpose(1, 2)  # (B, h*w, D)
-        tokens = torch.cat([condition[:, None], tokens], dim=1) + self.positions  # (B, 1+h*w, D)
+        tokens = torch.cat([condition[:, None], tokens], dim=1) + positions  # (B, 1+h*w, D)
         skips = []
         for block in self.encoder_blocks:
             tokens = block(tokens)
@@ -103,11 +129,17 @@ class Flex(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.backbone != "flex":
-            raise ValueError(f"Flex needs a 'flex' config, got {config.backbone!r}")
+        if config.backbone != "flex" or config.tasks:
+            raise ValueError(f"Flex needs a single-task 'flex' config, got {config.backbone!r} "
+                             f"with tasks {config.tasks}")  # fmt: skip
         self.config = config
+        self.task_encoder = TaskEncoder(config, config.input_channels)
+        self._build_common(config)
+
+    def _build_common(self, config: ModelConfig) -> None:
+        """The parts that do not see the task input: embeddings, common encoder, latent
+        transformer, decoder."""
         dim = config.token_dim
-        self.task_encoder = TaskEncoder(config)
         self.time = FourierEmbedding(dim)
         self.reynolds = ScalarEmbedding(dim)
         self.encoder = ConvEncoder(config, 1, dim)
@@ -126,3 +158,52 @@ class Flex(nn.Module):
 
     def forward(self, z, t, reynolds, task_input) -> torch.Tensor:
         return self.denoise(z, t, reynolds, self.encode_task(task_input, reynolds))
+
+
+class FlexMultiTask(Flex):
+    """FLEX for several tasks: one task encoder per task of `config.tasks`, the rest shared.
+
+    v_hat = common(z_t, t, Re, TaskEncoder_task(task input, Re)) for each task."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        nn.Module.__init__(self)
+        if config.backbone != "flex" or not config.tasks:
+            raise ValueError(f"FlexMultiTask needs a 'flex' config with tasks, got "
+                             f"{config.backbone!r} with tasks {config.tasks}")  # fmt: skip
+        self.config = config
+        self.task_encoders = nn.ModuleDict({
+            task: TaskEncoder(config, channels)
+            for task, channels in zip(config.tasks, config.task_channels, strict=True)
+        })  # fmt: skip
+        self._build_common(config)
+
+    def encode_task(self, task_input, reynolds, task: str | None = None) -> TaskFeatures:
+        if task not in self.task_encoders:
+            raise ValueError(f"task {task!r} is not one of this model's {list(self.task_encoders)}")
+        return self.task_encoders[task](task_input, reynolds)
+
+    def forward(self, z, t, reynolds, task_input, task: str | None = None) -> torch.Tensor:
+        return self.denoise(z, t, reynolds, self.encode_task(task_input, reynolds, task))
+
+    def for_task(self, task: str) -> TaskModel:
+        """The model of one task, with the single-task interface (shares the weights)."""
+        if task not in self.task_encoders:
+            raise ValueError(f"task {task!r} is not one of this model's {list(self.task_encoders)}")
+        return TaskModel(self, task)
+
+
+class TaskModel(nn.Module):
+    """One task of a `FlexMultiTask`: encode_task / denoise / forward as a single-task model."""
+
+    def __init__(self, model: FlexMultiTask, task: str) -> None:
+        super().__init__()
+        self.model, self.task = model, task
+
+    def encode_task(self, task_input: torch.Tensor, reynolds: torch.Tensor) -> TaskFeatures:
+        return self.model.encode_task(task_input, reynolds, self.task)
+
+    def denoise(self, z, t, reynolds, task: TaskFeatures) -> torch.Tensor:
+        return self.model.denoise(z, t, reynolds, task)
+
+    def forward(self, z, t, reynolds, task_input) -> torch.Tensor:
+        return self.model(z, t, reynolds, task_input, self.task)

@@ -36,6 +36,7 @@ from flex.errors import StageFailure
 from flex.io.netcdf import RecordWriter, reading
 from flex.io.provenance import provenance_attrs
 from flex.kinds import MODEL_KINDS, TRIVIAL
+from flex.models import for_task
 from flex.models.checkpoint import load_model
 from flex.sample.rollout import rollout
 
@@ -110,13 +111,15 @@ class _Model:
             return
         if model_path is None:
             raise StageFailure(f"model {job.model} needs its model file (--model)")
-        self.net, state = load_model(model_path, device)
-        if (state["task"], state["model"]) != (job.task, job.model):
-            raise StageFailure(f"{model_path} holds {state['task']}/{state['model']}, not "
-                               f"{job.task}/{job.model}")  # fmt: skip
+        net, state = load_model(model_path, device)
+        if job.task not in state["patch_sizes"] or state["model"] != job.model:
+            raise StageFailure(f"{model_path} holds {state['model']} for the tasks "
+                               f"{sorted(state['patch_sizes'])}, not {job.task}/{job.model}")  # fmt: skip
+        self.net = for_task(net, job.task)
         self.kind = MODEL_KINDS[state["model"]]
         self.normalisation = tuple(state["normalisation"][job.variable])
-        self.reynolds_scale, self.patch_size = state["reynolds_scale"], state["patch_size"]
+        self.reynolds_scale = state["reynolds_scale"]
+        self.patch_size = state["patch_sizes"][job.task]
         self.coarsen_factor = state["coarsen_factor"] if job.task == "sr" else None
         self.schedule = CosineLogSNR(shift=state["logsnr_shift"])
         if self.kind.diffusion:

@@ -6,11 +6,16 @@ model (`objectives`), gradient clipping at `grad_clip`, the optimiser (Lion or A
 warm-up and cosine decay, and the EMA of the weights. Every `validation_every` steps the EMA
 weights are scored on a fixed set of validation-split examples with fixed noise (loss, and the RFNE
 of a 2-step sample against that of the trivial baseline, as the paper monitors); the best by
-validation loss become `model.pt` at the end. Every `execution.train.checkpoint_every` steps the
-whole state goes to `checkpoint.pt` (atomically); a job killed at any moment and started again
-resumes there and, the randomness of step s being seeded by s, ends with the same weights as an
-uninterrupted run (on the same device). It resumes only state made by the same job, code and input
-data (`resume`). A non-finite loss stops the job with the step and the settings to change.
+validation loss become `model.pt` at the end. A multi-task model (`flex_mt`) draws each example of
+every task from the same snapshots (`flex.data.multitask`), trains on the mean of the tasks'
+losses (`objectives.multitask_loss`), is scored on each task (one history row per task and
+validation) and selected by the mean of the tasks' validation losses.
+
+Every `execution.train.checkpoint_every` steps the whole state goes to `checkpoint.pt`
+(atomically); a job killed at any moment and started again resumes there and, the randomness of
+step s being seeded by s, ends with the same weights as an uninterrupted run (on the same device).
+It resumes only state made by the same job, code and input data (`resume`). A non-finite loss stops
+the job with the step and the settings to change.
 
 The input files are given by the rule (fine and, for sr, coarse files of the training and
 validation trajectories, and the statistics file); each file's own (Re, seed) attributes place it.
@@ -45,6 +50,7 @@ from tqdm import tqdm
 
 from flex.config import TrainExecution, TrainJob, to_dict
 from flex.data.examples import TaskExamples, split_files
+from flex.data.multitask import MultiTaskExamples
 from flex.data.splits import Trajectory
 from flex.data.statistics import read_statistics
 from flex.devices import torch_device
@@ -53,7 +59,7 @@ from flex.diffusion.schedule import CosineLogSNR
 from flex.errors import StageFailure
 from flex.io.netcdf import atomic_output
 from flex.kinds import INPUT_CHANNELS, MODEL_KINDS
-from flex.models import ModelConfig, build_model, checkpoint, parameter_count, preset
+from flex.models import ModelConfig, build_model, checkpoint, for_task, parameter_count, preset
 from flex.train.ema import EMA
 from flex.train.launch import slurm_rendezvous
 from flex.train.objectives import batch_loss, crps_settings
@@ -65,7 +71,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT, BEST_CANDIDATE = "checkpoint.pt", "best_candidate.pt"
 """The files a job keeps for itself in its output directory (`flex.train.resume`)."""
 
-HISTORY_COLUMNS = ("step", "train_loss", "validation_loss", "validation_rfne",
+HISTORY_COLUMNS = ("step", "task", "train_loss", "validation_loss", "validation_rfne",
                    "validation_member_rfne", "baseline_rfne", "learning_rate", "examples_per_s",
                    "elapsed_s")  # fmt: skip
 MONITOR_STEPS = 2
@@ -135,17 +141,24 @@ class TrainOutputs:
 
 
 def _examples(job: TrainJob, split: str, fine, coarse, seeds, normalisation, count: int,
-              seed: int) -> TaskExamples:  # fmt: skip
+              seed: int) -> TaskExamples | MultiTaskExamples:  # fmt: skip
+    """Random examples of the job's task, or of every task of a multi-task job."""
     allowed = [Trajectory(float(re), int(s), split) for re in job.train_reynolds_numbers
                for s in seeds]  # fmt: skip
-    files = split_files(split, fine, coarse if job.task == "sr" else None)
-    return TaskExamples(job.task, files, split, allowed, patch_size=job.patch_size,
-                        normalisation=normalisation, reynolds_scale=job.reynolds_scale,
-                        mode="train", examples_per_epoch=count, seed=seed)  # fmt: skip
+    files = split_files(split, fine, coarse if "sr" in job.tasks else None)
+    parts = {task: TaskExamples(task, files, split, allowed, patch_size=job.patch(task),
+                                normalisation=normalisation, reynolds_scale=job.reynolds_scale,
+                                mode="train", examples_per_epoch=count, seed=seed)
+             for task in job.tasks}  # fmt: skip
+    if MODEL_KINDS[job.model].multitask:
+        return MultiTaskExamples(parts, count, seed)
+    return parts[job.task]
 
 
 def _to(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    """The batch (or a multi-task model's {task: batch}) on `device`."""
+    return {k: _to(v, device) if isinstance(v, dict) else v.to(device, non_blocking=True)
+            for k, v in batch.items()}  # fmt: skip
 
 
 def _step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
@@ -186,10 +199,28 @@ def score_validation(model, loader, kind, schedule, settings, device) -> dict[st
 
 def model_config(job: TrainJob) -> ModelConfig:
     """The backbone `job` trains: its model's backbone at the size preset, for the task's input
-    channels and the training patch."""
+    channels and the training patch (a multi-task model: for each task's input channels, at the
+    largest patch)."""
     settings, kind = job.settings, MODEL_KINDS[job.model]
-    return preset(kind.backbone, settings.model_size, INPUT_CHANNELS[job.task], job.patch_size,
+    if kind.multitask:
+        return preset(kind.backbone, settings.model_size, 0, max(job.patch_sizes),
+                      dropout=settings.dropout, tasks=job.tasks,
+                      task_channels=tuple(INPUT_CHANNELS[t] for t in job.tasks))  # fmt: skip
+    return preset(kind.backbone, settings.model_size, INPUT_CHANNELS[job.task], job.patch_sizes[0],
                   dropout=settings.dropout)  # fmt: skip
+
+
+def validation_rows(model, loader, kind, schedule, settings, device,
+                    tasks: tuple[str, ...]) -> list[dict[str, float | str]]:  # fmt: skip
+    """`score_validation` of each task (one row each, with its `task`): of the model itself, or
+    of a multi-task model's model of each task on its part of the batches."""
+    if not kind.multitask:
+        return [{"task": tasks[0], **score_validation(model, loader, kind, schedule, settings,
+                                                      device)}]  # fmt: skip
+    batches, task_kind = list(loader), dataclasses.replace(kind, multitask=False)
+    return [{"task": task, **score_validation(for_task(model, task), [b[task] for b in batches],
+                                              task_kind, schedule, settings, device)}
+            for task in tasks]  # fmt: skip
 
 
 def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: TrainOutputs,
@@ -256,7 +287,8 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
     metadata = {
         "task": job.task, "model": job.model, "normalisation": statistics,
         "reynolds_scale": job.reynolds_scale, "coarsen_factor": train_set.factor,
-        "patch_size": job.patch_size, "logsnr_shift": settings.logsnr_shift,
+        "patch_sizes": dict(zip(job.tasks, job.patch_sizes, strict=True)),
+        "logsnr_shift": settings.logsnr_shift,
         "job": to_dict(job), "execution": to_dict(execution), "resume_key": key,
         "parameters": parameter_count(model),
     }  # fmt: skip
@@ -304,19 +336,20 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
             validate = step % settings.validation_every == 0 or step == settings.steps
             if validate and rank == 0:
                 elapsed = time.perf_counter() - interval_start
-                scores = score_validation(ema.model, validation_loader, kind, schedule, settings,
-                                          device)  # fmt: skip
-                value = scores["validation_loss"]
-                history.append({
-                    "step": step, "train_loss": sum(interval_losses) / len(interval_losses),
-                    **scores, "learning_rate": scheduler.get_last_lr()[0],
-                    "examples_per_s": len(interval_losses) * batch * world / elapsed,
-                    "elapsed_s": time.perf_counter() - start,
-                })  # fmt: skip
-                bar.write(f"step {step}: train {history[-1]['train_loss']:.4f}, validation "
-                          f"{value:.4f}, RFNE of the ensemble mean {scores['validation_rfne']:.4f} (baseline "
-                          f"{scores['baseline_rfne']:.4f}), {history[-1]['examples_per_s']:.1f} "
-                          "examples/s")  # fmt: skip
+                rows = validation_rows(ema.model, validation_loader, kind, schedule, settings,
+                                       device, job.tasks)  # fmt: skip
+                value = sum(row["validation_loss"] for row in rows) / len(rows)
+                shared = {"step": step, "train_loss": sum(interval_losses) / len(interval_losses),
+                          "learning_rate": scheduler.get_last_lr()[0],
+                          "examples_per_s": len(interval_losses) * batch * world * len(job.tasks)
+                          / elapsed, "elapsed_s": time.perf_counter() - start}  # fmt: skip
+                history += [{**shared, **row} for row in rows]
+                for row in rows:
+                    bar.write(f"step {step} {row['task']}: train {shared['train_loss']:.4f}, "
+                              f"validation {row['validation_loss']:.4f}, RFNE of the ensemble "
+                              f"mean {row['validation_rfne']:.4f} (baseline "
+                              f"{row['baseline_rfne']:.4f}), {shared['examples_per_s']:.1f} "
+                              "examples/s")  # fmt: skip
                 if value < best:
                     best = value
                     checkpoint.save(checkpoint.model_state(architecture, ema.state_dict(), {
