@@ -177,18 +177,20 @@ class FlexMultiTask(Flex):
         })  # fmt: skip
         self._build_common(config)
 
-    def encode_task(self, task_input, reynolds, task: str | None = None) -> TaskFeatures:
+    def _task_encoder(self, task: str | None) -> TaskEncoder:
         if task not in self.task_encoders:
             raise ValueError(f"task {task!r} is not one of this model's {list(self.task_encoders)}")
-        return self.task_encoders[task](task_input, reynolds)
+        return self.task_encoders[task]
+
+    def encode_task(self, task_input, reynolds, task: str | None = None) -> TaskFeatures:
+        return self._task_encoder(task)(task_input, reynolds)
 
     def forward(self, z, t, reynolds, task_input, task: str | None = None) -> torch.Tensor:
         return self.denoise(z, t, reynolds, self.encode_task(task_input, reynolds, task))
 
     def for_task(self, task: str) -> TaskModel:
         """The model of one task, with the single-task interface (shares the weights)."""
-        if task not in self.task_encoders:
-            raise ValueError(f"task {task!r} is not one of this model's {list(self.task_encoders)}")
+        self._task_encoder(task)  # an unknown task fails here, not at its first use
         return TaskModel(self, task)
 
 
