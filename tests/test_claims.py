@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 
 import numpy as np
 import xarray as xr
 
+from flex.figures.calibration_study import COLUMNS, calibration_rows
 from flex.figures.claims import HELD_OUT_TOLERANCE, claim_rows, write_claims
+from flex.figures.tables import write_tables
 
 RFNE = {  # (model, split): RFNE of super-resolution
     ("bicubic", "in_distribution"): 0.50, ("bicubic", "held_out"): 0.60,
@@ -19,6 +22,7 @@ RFNE = {  # (model, split): RFNE of super-resolution
     ("flex_mt", "in_distribution"): 0.21, ("flex_mt", "held_out"): 0.25,
 }  # fmt: skip
 STEPS = {1: 0.30, 2: 0.208, 4: 0.20, 8: 0.205}
+CALIBRATION = {"in_distribution": 0.9, "held_out": 0.5}  # flex's spread/skill
 
 
 def summary() -> xr.Dataset:
@@ -27,14 +31,19 @@ def summary() -> xr.Dataset:
         for re in (100.0, 200.0):  # two Reynolds numbers per split, same mean
             spread = 0.01 if re == 100.0 else -0.01
             crps = 0.5 if model == "flex" else 0.6
+            ratio = CALIBRATION[split] if model == "flex" else np.nan
             rows.append(dict(task="sr", model=model, variable="vorticity", study="main",
-                             split=split, reynolds_number=re, sampling_steps=2, lead=0,
+                             split=split, reynolds_number=re, sampling_steps=2, eta=0.0, lead=0,
                              rfne=rfne + spread, crps=crps, ssim=0.9,
-                             spread_skill_ratio=np.nan))  # fmt: skip
+                             spread_skill_ratio=ratio))  # fmt: skip
     for (steps, rfne), re in itertools.product(STEPS.items(), (100.0, 200.0)):
-        rows.append(dict(task="sr", model="flex", variable="vorticity", study="steps",
-                         split="in_distribution", reynolds_number=re, sampling_steps=steps,
-                         lead=0, rfne=rfne, crps=0.5, ssim=0.9, spread_skill_ratio=0.5))  # fmt: skip
+        for split, scale in (("in_distribution", 1.0), ("held_out", 0.9)):
+            for model, eta, better in (("flex", 0.0, 1.0), ("flex", 1.0, 0.5), ("unet", 0.0, 0.5)):
+                # neither another sampler nor another model of the steps study decides the claim
+                rows.append(dict(task="sr", model=model, variable="vorticity", study="steps",
+                                 split=split, reynolds_number=re, sampling_steps=steps, eta=eta,
+                                 lead=0, rfne=rfne * scale * better, crps=0.5, ssim=0.9,
+                                 spread_skill_ratio=0.5))  # fmt: skip
     return xr.Dataset({key: ("row", [r[key] for r in rows]) for key in rows[0]})
 
 
@@ -63,10 +72,14 @@ def test_each_claim_is_decided_by_the_numbers(tmp_path):
     held = next(r for r in rows if r["claim"].startswith("held-out Re"))
     assert held["holds"] == "holds" and abs(held["main"] - 0.26 / 0.60) < 1e-12
     assert held["difference"] == "+8.3%"  # (0.4333 - 0.40) / 0.40
-    steps = next(r for r in rows if r["claim"].startswith("two steps suffice"))
-    assert (
-        "best at 4 step(s)" in steps["claim"] and steps["holds"] == "holds"
-    )  # 0.208 <= 1.05 x 0.20
+    steps = [r for r in rows if r["claim"].startswith("two steps suffice")]
+    assert [r["split"] for r in steps] == ["in_distribution", "held_out"]
+    for row, scale in zip(steps, (1.0, 0.9), strict=True):
+        assert "best at 4 step(s)" in row["claim"] and row["holds"] == "holds"  # 0.208 <= 0.21
+        assert np.isclose(row["main"], 0.208 * scale) and np.isclose(row["other"], 0.20 * scale)
+    calibrated = "calibrated ensembles (spread/skill 0.8-1.25)"
+    assert found[(calibrated, "in_distribution", "spread_skill_ratio")] == "holds"
+    assert found[(calibrated, "held_out", "spread_skill_ratio")] == "does not hold"
     paths = write_claims(rows, [tmp_path / "claims.md", tmp_path / "claims.csv"])
     assert paths[0].read_text().count("\n") == len(rows) + 2
     header = paths[1].read_text().splitlines()[0]
@@ -97,8 +110,8 @@ def with_walls(walls: dict[str, float]) -> xr.Dataset:
     for (model, rfne), re in itertools.product(walls.items(), (100.0, 200.0)):
         for split, offset in (("held_out_boundary", 0.0), ("held_out_boundary_wall", 1.0)):
             rows.append(dict(task="sr", model=model, variable="vorticity", study="boundary",
-                             split=split, reynolds_number=re, sampling_steps=2, lead=0,
-                             rfne=rfne + offset, crps=0.5, ssim=0.9,
+                             split=split, reynolds_number=re, sampling_steps=2, eta=0.0,
+                             lead=0, rfne=rfne + offset, crps=0.5, ssim=0.9,
                              spread_skill_ratio=np.nan))  # fmt: skip
     return xr.Dataset({key: ("row", [r[key] for r in rows]) for key in rows[0]})
 
@@ -116,3 +129,39 @@ def test_the_boundary_claim_compares_the_walls_with_the_box_at_the_same_reynolds
     ratio = next(r for r in rows if r["claim"] == "unseen boundary as good as the periodic box")
     assert ratio["holds"] == "does not hold"  # 0.857 against 0.418
     assert not any("walls" in r["claim"] for r in claim_rows(summary(), ("sr",), "flex"))
+
+
+def test_the_calibration_table_judges_each_method_against_deterministic_ddim_at_the_same_cost(
+    tmp_path,
+):
+    """At 2 network evaluations: flex DDIM (the reference, spread/skill 0.5) misses; eta = 1
+    widens the spread (0.9) at a lower CRPS and 3% more RFNE: meets; flex_crps is calibrated
+    (1.1) but its RFNE is 10% worse: misses RFNE. Other costs get no verdict."""
+    rows = []
+    cases = {("flex", 0.0, 2): (0.5, 0.40, 0.200), ("flex", 1.0, 2): (0.9, 0.35, 0.206),
+             ("flex_crps", 0.0, 2): (1.1, 0.30, 0.220), ("flex", 0.0, 4): (0.7, 0.38, 0.199)}  # fmt: skip
+    for (model, eta, steps), (ratio, crps, rfne) in cases.items():
+        for re, offset in ((100.0, 0.01), (200.0, -0.01)):
+            rows.append(dict(task="sr", model=model, variable="vorticity", study="steps",
+                             split="in_distribution", reynolds_number=re, sampling_steps=steps,
+                             eta=eta, lead=0, spread_skill_ratio_pooled=ratio + offset,
+                             rank_flatness=5.0, pull_mean=0.0, pull_std=1 / ratio, crps=crps,
+                             rfne=rfne, spread_skill_ratio_member_feedback=np.nan,
+                             crps_member_feedback=np.nan, rfne_member_feedback=np.nan))  # fmt: skip
+    rows.append({**rows[0], "study": "main", "spread_skill_ratio_pooled": 1.0})  # not read
+    data = xr.Dataset({key: ("row", [r[key] for r in rows]) for key in rows[0]})
+    table = calibration_rows(data, "flex", sampling_steps=2)
+    found = {(r["method"], r["network_evaluations"]): r for r in table}
+    assert set(found) == {("flex, DDIM", 2), ("flex, DDIM eta=1", 2), ("flex_crps, DDIM", 2),
+                          ("flex, DDIM", 4)}  # fmt: skip
+    assert found[("flex, DDIM", 2)]["target"] == "misses spread/skill"
+    assert found[("flex, DDIM eta=1", 2)]["target"] == "meets"
+    assert found[("flex_crps, DDIM", 2)]["target"] == "misses RFNE"
+    assert found[("flex, DDIM", 4)]["target"] == ""
+    assert np.isclose(found[("flex, DDIM eta=1", 2)]["spread_skill"], 0.9)  # mean over Re
+    paths = [tmp_path / f"calibration.{suffix}" for suffix in ("csv", "md", "tex")]
+    write_tables(table, paths, "calibration", COLUMNS)
+    with open(paths[0]) as handle:
+        written = list(csv.DictReader(handle))
+    assert [r["method"] for r in written] == [r["method"] for r in table]  # commas quoted
+    assert written[0]["network_evaluations"] == "2" and written[0]["target"]

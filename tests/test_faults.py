@@ -105,7 +105,7 @@ def test_a_truncated_summary_is_named_by_the_figures(tiny_results, tmp_path):
     summary = tiny_results / "results/evaluate/summary.nc"
     truncated = tmp_path / "summary.nc"
     truncated.write_bytes(summary.read_bytes()[: summary.stat().st_size // 2])
-    job = FiguresJob(120, 60.0, 0, "flex", ("fig3_errors_sr",), ("sr",))
+    job = FiguresJob(120, 60.0, 0, "flex", ("fig3_errors_sr",), ("sr",), 2)
     with pytest.raises(StageFailure, match=r"cannot read input file .*summary\.nc"):
         run(job, truncated, [], [], [tmp_path / "fig3_errors_sr.png"])
 
@@ -141,7 +141,7 @@ def test_figures_draw_only_the_models_and_tasks_asked_for(tiny_results, tmp_path
                "fig9_spectral_error_sr")  # fmt: skip
     outputs = [tmp_path / f"{name}.{suffix}" for name in figures for suffix in ("png", "pdf")]
     outputs += [tmp_path / f"sr.{suffix}" for suffix in ("csv", "md", "tex")]
-    job = FiguresJob(80, 60.0, 0, "unet", figures, ("sr",))
+    job = FiguresJob(80, 60.0, 0, "unet", figures, ("sr",), 2)
     written = run(job, results / "evaluate/summary.nc", evaluations, samples, outputs)
     assert sorted(written) == sorted(outputs)
     assert sorted(tmp_path.iterdir()) == sorted(outputs)

@@ -61,7 +61,7 @@ def test_the_tiny_plan_has_every_job_once(raw):
     counts = {rule: len(plan.jobs(rule)) for rule in ENTRY_MODULES}
     main = 2 * (6 + 1) * 5  # tasks x (models + trivial) x test trajectories
     zero_shot = 2 * 5 * 2  # (flex, bicubic) x test trajectories x (u, v)
-    steps = 2 * 2 * 3  # tasks x steps x in-distribution test trajectories
+    steps = 2 * 2 * 2 * 5  # tasks x steps x etas x test trajectories (in and out of dist.)
     channel = 1  # held_out_boundary: channel at Re 60, one test seed
     walled = 2 * (6 + 1) * channel  # tasks x (models + trivial) x wall-bounded trajectories
     train = 2 * 5 + 1  # tasks x single-task models, and flex_mt once for both tasks
@@ -146,6 +146,7 @@ def test_models_not_in_the_config_are_neither_trained_nor_drawn(raw):
     figures = plan.jobs("figures")[0]
     assert figures.job.main_model == "unet"
     assert "fig6_sampling_steps" not in plan.figures()  # the steps study is FLEX's
+    assert "fig11_calibration_study" not in plan.figures()
     assert "fig7_residual_vs_raw" not in plan.figures()  # needs flex and flex_raw
 
 
@@ -167,9 +168,33 @@ def test_execution_settings_change_no_parameters(raw):
 
 def test_a_new_steps_study_value_adds_its_jobs_and_changes_no_other(raw):
     counts = changed_jobs(raw, lambda c: c["sample"]["steps_study"].append(4))
-    # 2 tasks x 3 in-distribution trajectories, sampled and evaluated; the figures' job lists
-    # its figures and inputs, which do not change (the steps study is read from the summary)
-    assert counts == {"sample": 6, "evaluate": 6}
+    # 2 tasks x 2 samplers (eta) x 5 test trajectories, sampled and evaluated; the figures' job
+    # lists its figures and inputs, which do not change (the steps study is read from the summary)
+    assert counts == {"sample": 20, "evaluate": 20}
+
+
+def test_the_steps_study_runs_each_sampler_and_a_crps_model_at_its_training_steps(raw):
+    raw["train"]["models"] = ["flex", "flex_crps", "unet"]
+    raw["train"]["defaults"]["crps_steps"] = 3
+    raw["sample"]["eta"] = 0.5  # the main study's sampler: not the steps study's
+    plan = plan_of(raw)
+    studied = {(job.job.task, job.job.model, job.job.ensemble.sampling_steps,
+                job.job.ensemble.eta, job.job.reynolds_number): job.wildcards["name"]
+               for job in plan.jobs("sample") if job.job.study == "steps"}  # fmt: skip
+    tests = sorted({*raw["reynolds_numbers"]["train"], *raw["reynolds_numbers"]["held_out"]})
+    expected = {(task, "flex", steps, eta, re) for task in ("sr", "fc") for steps in (1, 2)
+                for eta in (0.0, 1.0) for re in tests}  # fmt: skip
+    expected |= {(task, "flex_crps", 3, 0.0, re) for task in ("sr", "fc") for re in tests}
+    assert set(studied) == expected
+    assert studied[("sr", "flex", 2, 1.0, 60)] == "sr/flex/steps2_eta1/re60_seed13"
+    assert studied[("sr", "flex", 2, 0.0, 60)] == "sr/flex/steps2/re60_seed13"
+    assert studied[("fc", "flex_crps", 3, 0.0, 240)] == "fc/flex_crps/steps3/re240_seed13"
+    assert {"fig6_sampling_steps", "fig11_calibration_study"} <= set(plan.figures())
+    figures = plan.jobs("figures")[0]
+    assert {"results/tables/calibration.csv", "results/tables/calibration.md"} <= set(
+        figures.outputs)  # fmt: skip
+    raw["sample"]["steps_study"] = []
+    assert not {"fig6_sampling_steps", "fig11_calibration_study"} & set(plan_of(raw).figures())
 
 
 def test_the_ensemble_size_is_a_parameter_of_diffusion_models_only(raw):
@@ -177,7 +202,7 @@ def test_the_ensemble_size_is_a_parameter_of_diffusion_models_only(raw):
     diffusion = [m for m in raw["train"]["models"] if MODEL_KINDS[m].diffusion]
     main = 2 * len(diffusion) * 5
     walled = 2 * len(diffusion) * 1  # the wall-bounded test trajectory
-    assert counts == {"sample": main + 1 * 5 * 2 + 2 * 2 * 3 + walled}  # + zero-shot + steps
+    assert counts == {"sample": main + 1 * 5 * 2 + 2 * 2 * 2 * 5 + walled}  # + zero-shot + steps
 
 
 def test_the_forecast_horizon_is_not_a_parameter_of_super_resolution(raw):

@@ -8,9 +8,9 @@ The keys are generated from the schema and the modules from the source tree, so 
 or module missing from the tables below fails the test. Counts are those of the tiny study
 (tests/config/tiny.yaml): 11 trajectories (3 training Re x train/validation seeds, 5 test Re)
 and one wall-bounded test trajectory, 11 training jobs (2 tasks x 5 single-task models, and the
-multi-task flex_mt once), 116 sample files (70 main: 2 tasks x (6 models + trivial) x 5 test
-trajectories; 20 zero-shot: flex and bicubic x 5 x u, v; 12 steps study: 2 tasks x 2 steps x 3
-in-distribution trajectories; 14 between walls: 2 tasks x (6 models + trivial)) and as many
+multi-task flex_mt once), 144 sample files (70 main: 2 tasks x (6 models + trivial) x 5 test
+trajectories; 20 zero-shot: flex and bicubic x 5 x u, v; 40 steps study: 2 tasks x 2 steps x 2
+samplers (eta) x 5 test trajectories; 14 between walls: 2 tasks x (6 models + trivial)) and as many
 evaluation files. Sample jobs are counted
 by the plan's rule `sample`, whichever workflow rule runs them (`sample_trivial` for the trivial
 baselines: `tests.test_workflow.job_counts`).
@@ -36,18 +36,18 @@ from tests.test_workflow import job_counts
 pytestmark = pytest.mark.slow
 
 TAIL = {"summary": 1, "figures": 1, "all": 1}
-EVALUATE = {"evaluate": 116, **TAIL}
-SAMPLE = {"sample": 116, **EVALUATE}  # 14 of them on the wall-bounded trajectory
-TRAIN = {"train": 11, "sample": 94, "evaluate": 94, **TAIL}  # trivial baselines need no model
+EVALUATE = {"evaluate": 144, **TAIL}
+SAMPLE = {"sample": 144, **EVALUATE}  # 14 of them on the wall-bounded trajectory
+TRAIN = {"train": 11, "sample": 122, "evaluate": 122, **TAIL}  # trivial baselines need no model
 STATISTICS = {"training_statistics": 1, **TRAIN}
 COARSEN = {
     "coarsen": 11,
     "coarsen_boundary": 1,
     "train": 6,
-    "sample": 74,
-    "evaluate": 74,
+    "sample": 88,
+    "evaluate": 88,
     **TAIL,
-}  # sr (68 samples), and flex_mt, which also learns sr: its fc samples (5 main, 1 walled)
+}  # sr (82 samples), and flex_mt, which also learns sr: its fc samples (5 main, 1 walled)
 # the tiny study's one wall-bounded trajectory: every model and baseline of both tasks on it
 CHANNEL = {"simulate_boundary": 1, "coarsen_boundary": 1, "sample": 14, "evaluate": 14, **TAIL}
 EVERYTHING = {
@@ -71,20 +71,21 @@ KEYS = {
     "physics.forcing_wavenumber": (3, EVERYTHING),
     "physics.forcing_amplitude": (0.8, EVERYTHING),
     # a new training Re: its 3 trajectories, the statistics, every model, every sample of a
-    # model (now 6 test trajectories: 72 main, 12 zero-shot, 16 steps) and the trivial
+    # model (now 6 test trajectories: 72 main, 12 zero-shot, 48 steps) and the trivial
     # baselines of the new test trajectory (2 main, 2 zero-shot)
     "reynolds_numbers.train": ([40, 80, 120, 160], {
-        "simulate": 3, "coarsen": 3, "training_statistics": 1, "train": 11, "sample": 116,
-        "evaluate": 116, **TAIL}),  # + 12 trained models' samples between walls
-    # a new held-out Re: one test trajectory, 14 main and 4 zero-shot samples, nothing trained
+        "simulate": 3, "coarsen": 3, "training_statistics": 1, "train": 11, "sample": 148,
+        "evaluate": 148, **TAIL}),  # + 12 trained models' samples between walls
+    # a new held-out Re: one test trajectory, 14 main, 4 zero-shot and 8 steps-study samples,
+    # nothing trained
     "reynolds_numbers.held_out": ([60, 100, 240], {
-        "simulate": 1, "coarsen": 1, "sample": 18, "evaluate": 18, **TAIL}),
+        "simulate": 1, "coarsen": 1, "sample": 26, "evaluate": 26, **TAIL}),
     "seeds.train": ([11, 21], {"simulate": 3, "coarsen": 3, **STATISTICS}),
     "seeds.validation": ([12, 22], {"simulate": 3, "coarsen": 3, **TRAIN}),  # not the statistics
-    # a second test seed: 5 trajectories x (14 main + 4 zero-shot) + 3 x 4 steps study + 14
+    # a second test seed: 5 trajectories x (14 main + 4 zero-shot + 8 steps study) + 14
     # between walls
     "seeds.test": ([13, 23], {"simulate": 5, "simulate_boundary": 1, "coarsen": 5,
-                              "coarsen_boundary": 1, "sample": 116, "evaluate": 116, **TAIL}),
+                              "coarsen_boundary": 1, "sample": 144, "evaluate": 144, **TAIL}),
     "held_out_boundary.boundaries": ([], TAIL),  # fewer files: the summary and figures only
     "held_out_boundary.reynolds_numbers": ([60, 240], CHANNEL),  # one new trajectory
     "held_out_boundary.time_stepper": ("heun_rk2", CHANNEL),
@@ -125,20 +126,22 @@ KEYS = {
     # read by flex_crps only, which the tiny study does not train (tests/test_plan.py)
     "train.defaults.crps_members": (3, NOTHING),
     "train.defaults.crps_steps": (3, NOTHING),
-    # one job's override: sr/flex (5 main, 10 zero-shot, 6 steps study)
+    # one job's override: sr/flex (5 main, 10 zero-shot, 20 steps study)
     "train.overrides": ({"sr/flex": {"learning_rate": 1.0e-3}}, {
-        "train": 1, "sample": 22, "evaluate": 22, **TAIL}),  # + 1 between walls
+        "train": 1, "sample": 36, "evaluate": 36, **TAIL}),  # + 1 between walls
     # diffusion models' main (2 tasks x 5 models x 5) and walled (10) files, flex's zero-shot (10)
     "sample.sampling_steps": (3, {"sample": 70, "evaluate": 70, **TAIL}),
-    "sample.ensemble_size": (4, {"sample": 82, "evaluate": 82, **TAIL}),  # + the steps study
+    "sample.ensemble_size": (4, {"sample": 110, "evaluate": 110, **TAIL}),  # + the steps study
     "sample.max_samples": (3, {"sample": 104, "evaluate": 104, **TAIL}),  # all but steps study
     "sample.horizon": (3, {"sample": 42, "evaluate": 42, **TAIL}),  # fc main and walled files
     "sample.zero_shot_variables": (["u"], TAIL),
-    "sample.steps_study": ([1, 2, 4], {"sample": 6, "evaluate": 6, **TAIL}),
-    "sample.steps_study_samples": (3, {"sample": 12, "evaluate": 12, **TAIL}),
-    "sample.steps_study_horizon": (2, {"sample": 6, "evaluate": 6, **TAIL}),  # fc only
-    "sample.seed": (1, {"sample": 82, "evaluate": 82, **TAIL}),  # diffusion models only
-    "sample.eta": (0.5, {"sample": 82, "evaluate": 82, **TAIL}),  # diffusion models only
+    "sample.steps_study": ([1, 2, 4], {"sample": 20, "evaluate": 20, **TAIL}),
+    "sample.steps_study_etas": ([0.0, 0.5, 1.0], {"sample": 20, "evaluate": 20, **TAIL}),
+    "sample.steps_study_samples": (3, {"sample": 40, "evaluate": 40, **TAIL}),
+    "sample.steps_study_horizon": (2, {"sample": 20, "evaluate": 20, **TAIL}),  # fc only
+    "sample.seed": (1, {"sample": 110, "evaluate": 110, **TAIL}),  # diffusion models only
+    # diffusion models only, not the steps study (its samplers are its own)
+    "sample.eta": (0.5, {"sample": 70, "evaluate": 70, **TAIL}),
     "evaluate.rank_stride": (2, EVALUATE),
     "figures.dpi": (100, {"figures": 1, "all": 1}),
     "figures.example_reynolds_number": (80, {"figures": 1, "all": 1}),

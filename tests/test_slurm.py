@@ -26,9 +26,12 @@ import yaml
 
 from flex.command import parse_json
 from flex.config import TrainJob
+from flex.config.load import load_study
 from flex.models import checkpoint
+from flex.plan import ENTRY_MODULES, StudyPlan
 from tests.conftest import (
     ROOT,
+    SCHEMA,
     TINY,
     link_workflow,
     read_yaml,
@@ -91,10 +94,22 @@ def on_the_cpu(config: dict) -> dict:
     return config
 
 
+def slurm_study(config: dict) -> dict:
+    """The tiny study cut to what the Slurm tests exercise, so that CI stays short: one trained
+    model (FLEX) of both tasks with the trivial baselines, one zero-shot variable, the steps study
+    at one number of steps and one sampler, no wall-bounded trajectory. Every rule but the
+    boundary ones runs, each grouped rule with several jobs a group; its files are a subset of
+    the tiny study's, computed with the same job parameters (compared below)."""
+    config["train"]["models"] = ["flex"]
+    config["sample"].update(zero_shot_variables=["u"], steps_study=[2], steps_study_etas=[0.0])
+    config["held_out_boundary"]["boundaries"] = []
+    return config
+
+
 @pytest.fixture(scope="module")
 def slurm_results(tmp_path_factory, slurm_env) -> tuple[Path, subprocess.CompletedProcess]:
     workdir = link_workflow(tmp_path_factory.mktemp("slurm_workflow"))
-    (workdir / "cpu.yaml").write_text(yaml.safe_dump(on_the_cpu(read_yaml(TINY))))
+    (workdir / "cpu.yaml").write_text(yaml.safe_dump(on_the_cpu(slurm_study(read_yaml(TINY)))))
     done = run_under_slurm(workdir, slurm_env, "--configfile", "cpu.yaml")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return workdir, done
@@ -169,19 +184,27 @@ def test_gpu_rules_get_a_gpu_from_slurm_and_the_code_runs_on_the_cpu(slurm_resul
 
 
 def test_slurm_results_equal_a_local_run(slurm_results, tiny_results):
+    """Every file of the Slurm run equals the local tiny study's file of the same name (the same
+    jobs with the same parameters), and every row of its summary is one of the local summary's."""
     workdir, _ = slurm_results
-    local_files = sorted(p.relative_to(tiny_results) for p in tiny_results.glob("results/**/*.nc"))
     slurm_files = sorted(p.relative_to(workdir) for p in workdir.glob("results/**/*.nc"))
-    assert local_files == slurm_files and local_files
-    for relative in local_files:
-        _data_arrays_equal(tiny_results / relative, workdir / relative)
+    plan = StudyPlan(load_study(read_yaml(workdir / "cpu.yaml"), SCHEMA))
+    planned = {Path(path) for rule in ENTRY_MODULES for job in plan.jobs(rule)
+               for path in job.outputs if path.endswith(".nc")}  # fmt: skip
+    assert set(slurm_files) == planned
+    for relative in slurm_files:
+        if relative.name != "summary.nc":
+            _data_arrays_equal(tiny_results / relative, workdir / relative)
     with (
         open(tiny_results / "results/evaluate/summary.csv") as a,
         open(workdir / "results/evaluate/summary.csv") as b,
     ):
-        assert list(csv.reader(a)) == list(csv.reader(b))
+        local, remote = list(csv.reader(a)), list(csv.reader(b))
+    assert remote[0] == local[0] and len(remote) > 1
+    assert not [row for row in remote[1:] if row not in local[1:]]
     figures = sorted(p.name for p in (workdir / "results/figures").glob("*.png"))
-    assert figures == sorted(p.name for p in (tiny_results / "results/figures").glob("*.png"))
+    local_figures = sorted(p.name for p in (tiny_results / "results/figures").glob("*.png"))
+    assert figures and set(figures) <= set(local_figures)
 
 
 def test_a_job_failing_under_slurm_is_reported_with_its_log_and_leaves_no_output(

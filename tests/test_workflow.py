@@ -6,6 +6,7 @@ that results/ and logs/ of the tests never mix with a user's.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 from pathlib import Path
@@ -190,16 +191,12 @@ def _training_jobs(config: dict) -> int:
     return len(tasks) * (len(models) - multitask) + multitask
 
 
-def _in_distribution_tests(config: dict) -> int:
-    return len(config["reynolds_numbers"]["train"]) * len(config["seeds"]["test"])
-
-
 def _all_sampling_jobs(config: dict) -> int:
     tasks, models, sample = config["train"]["tasks"], config["train"]["models"], config["sample"]
     tests = _test_trajectories(config)
     main = len(tasks) * (len(models) + 1) * tests
     zero_shot = 2 * len(sample["zero_shot_variables"]) * tests  # flex and bicubic
-    steps = len(tasks) * len(sample["steps_study"]) * _in_distribution_tests(config)
+    steps = len(tasks) * len(sample["steps_study"]) * len(sample["steps_study_etas"]) * tests
     held_out = config["held_out_boundary"]
     walled = (
         len(held_out["boundaries"])
@@ -281,6 +278,11 @@ def test_figures_tables_and_the_report(tiny_results):
     claims = (tiny_results / "results/tables/claims.md").read_text()
     assert "| flex beats bicubic | sr | held_out | rfne |" in claims
     assert "| two steps suffice" in claims and "| fc |" in claims
+    calibration = (tiny_results / "results/tables/calibration.md").read_text()
+    for task, split in itertools.product(config["train"]["tasks"], ("in_distribution", "held_out")):
+        for method in ("flex, DDIM", "flex, DDIM eta=1"):
+            assert f"| {task} | {method} | 2 | {split} | {int(task == 'fc')} |" in calibration
+    assert "| meets |" in calibration or "| misses " in calibration  # the verdict at 2 steps
     done = snakemake(tiny_results, "--report", "report.html", "--configfile", str(TINY))
     report = (tiny_results / "report.html").read_text()
     assert all(name in report for name in figures), done.stderr[-2000:]

@@ -75,5 +75,7 @@ TRIVIAL = {"sr": "bicubic", "fc": "persistence"}
 ZERO_SHOT_MODELS = ("flex",)
 """Trained super-resolution models also applied, zero-shot, to the velocity components."""
 
-STEPS_STUDY_MODELS = ("flex",)
-"""Models whose error is measured against the number of sampling steps."""
+STEPS_STUDY_MODELS = ("flex", "flex_crps")
+"""Models of the steps (and calibration) study: a diffusion model at every number of steps with
+every sampler of the study; a CRPS-trained one (objective `crps`) at the steps it was trained
+through, with the deterministic sampler it was trained with."""

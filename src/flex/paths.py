@@ -63,10 +63,12 @@ def train_file(pattern: str, task: str, model: str) -> str:
 
 def sample_name(task: str, model: str, reynolds_number: float, seed: int,
                 variable: str = "vorticity", steps: int | None = None,
-                boundary: str | None = None) -> str:  # fmt: skip
-    """`{task}/{model}[/steps{n}][/{boundary}]/re{re}_seed{seed}[_{variable}]` (vorticity has
-    no suffix; a held-out boundary has its folder)."""
+                boundary: str | None = None, eta: float = 0.0) -> str:  # fmt: skip
+    """`{task}/{model}[/steps{n}[_eta{eta}]][/{boundary}]/re{re}_seed{seed}[_{variable}]`
+    (vorticity has no suffix; a held-out boundary has its folder; the steps study's sampler has
+    its eta in the folder unless it is 0, deterministic DDIM)."""
     folder = f"{task}/{model}" + (f"/steps{steps}" if steps is not None else "")
+    folder += f"_eta{eta:g}" if steps is not None and eta != 0 else ""
     folder += f"/{boundary}" if boundary is not None else ""
     suffix = "" if variable == "vorticity" else f"_{variable}"
     return f"{folder}/{trajectory_name(reynolds_number, seed)}{suffix}"

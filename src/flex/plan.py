@@ -240,11 +240,27 @@ class StudyPlan:
 
     # -- sample and evaluate -------------------------------------------------------------------
 
+    def steps_study_samplers(self, task: str, model: str) -> list[tuple[int, float]]:
+        """(steps, eta) of each sampler of the steps study for `model` (`STEPS_STUDY_MODELS`):
+        every number of steps with every eta, but a CRPS-trained model only at its `crps_steps`,
+        deterministic (eta 0), as it was trained."""
+        sample = self.study.sample
+        if model not in STEPS_STUDY_MODELS or not sample.steps_study:
+            return []
+        if MODEL_KINDS[model].objective == "crps":
+            return [(self.train_settings(training_task(task, model), model).crps_steps, 0.0)]
+        return [(steps, eta) for eta in sample.steps_study_etas for steps in sample.steps_study]
+
     def _sample(self, task: str, model: str, trajectory: Trajectory, variable: str = "vorticity",
-                steps: int | None = None, boundary: str | None = None) -> None:  # fmt: skip
+                steps: int | None = None, boundary: str | None = None,
+                eta: float | None = None) -> None:  # fmt: skip
+        """One sample job and its evaluation; `steps` and `eta` (the sampler) for the steps study
+        (`eta` None: `sample.eta`)."""
         study, sample = self.study, self.study.sample
         re, seed = trajectory.reynolds_number, trajectory.seed
-        name = paths.sample_name(task, model, re, seed, variable, steps, boundary)
+        eta = sample.eta if eta is None else eta
+        name = paths.sample_name(task, model, re, seed, variable, steps, boundary,
+                                 eta if steps is not None else 0.0)  # fmt: skip
         if boundary is None:
             fine, coarse = paths.simulation_file(re, seed), paths.coarse_file(re, seed)
         else:
@@ -265,7 +281,7 @@ class StudyPlan:
             horizon=horizon if task == "fc" else 1,
             patch_size=study.data.patch(task) if trivial else None,
             ensemble=EnsembleSettings(steps or sample.sampling_steps, sample.ensemble_size,
-                                      sample.seed, sample.eta) if diffusion else None,
+                                      sample.seed, eta) if diffusion else None,
             boundary=boundary or "periodic",
         )  # fmt: skip
         self._add("sample", {"name": name}, inputs, (paths.sample_file(name),), job)
@@ -285,10 +301,10 @@ class StudyPlan:
                     for trajectory in tests:
                         for variable in sample.zero_shot_variables:
                             self._sample(task, model, trajectory, variable)
-            for model in (m for m in self.models if m in STEPS_STUDY_MODELS):
-                for steps in sample.steps_study:
-                    for trajectory in (t for t in tests if not t.held_out):
-                        self._sample(task, model, trajectory, steps=steps)
+            for model in self.models:
+                for steps, eta in self.steps_study_samplers(task, model):
+                    for trajectory in tests:
+                        self._sample(task, model, trajectory, steps=steps, eta=eta)
             for model in [*self.models, TRIVIAL[task]]:
                 for boundary, trajectory in self.boundary_trajectories():
                     self._sample(task, model, trajectory, boundary=boundary)
@@ -301,8 +317,11 @@ class StudyPlan:
                  if stem != "fig4_calibration" or MODEL_KINDS[self.main_model].diffusion]  # fmt: skip
         if "fc" in self.tasks:
             names.append("fig5_forecast_leads")
-        if self._jobs["sample"] and any(j.job.study == "steps" for j in self._jobs["sample"]):
+        steps_study = {j.job.model for j in self._jobs["sample"] if j.job.study == "steps"}
+        if self.main_model in steps_study:
             names.append("fig6_sampling_steps")
+        if steps_study:
+            names.append("fig11_calibration_study")
         if {"flex", "flex_raw"} <= set(self.models):
             names.append("fig7_residual_vs_raw")
         if "sr" in self.tasks and self.study.sample.zero_shot_variables:
@@ -332,12 +351,16 @@ class StudyPlan:
                    for suffix in catalogue.FIGURE_SUFFIXES]  # fmt: skip
         outputs += [paths.table_file(task, suffix) for task in self.tasks
                     for suffix in catalogue.TABLE_SUFFIXES]  # fmt: skip
+        if "fig11_calibration_study" in figures:
+            outputs += [paths.table_file(catalogue.CALIBRATION, suffix)
+                        for suffix in catalogue.TABLE_SUFFIXES]  # fmt: skip
         outputs += [paths.table_file(catalogue.CLAIMS, suffix)
                     for suffix in catalogue.CLAIMS_SUFFIXES]  # fmt: skip
         job = FiguresJob(
             dpi=self.study.figures.dpi, example_reynolds_number=self.example_reynolds_number(),
             example_sample=self.study.figures.example_sample, main_model=self.main_model,
             figures=tuple(figures), tasks=self.tasks,
+            sampling_steps=self.study.sample.sampling_steps,
         )  # fmt: skip
         inputs = {"summary": paths.SUMMARY_NC, "evaluations": evaluations, "samples": samples}
         self._add("figures", {}, inputs, tuple(outputs), job)

@@ -11,7 +11,6 @@ try:
     from flex import paths
     from flex.config import ConfigError
     from flex.config.load import load_study
-    from flex.figures.catalogue import CLAIMS
     from flex.kinds import TASK_TITLES, TRIVIAL
     from flex.plan import ENTRY_MODULES, EXECUTION_SECTIONS, StudyPlan
     from flex.train.launch import launch
@@ -148,7 +147,7 @@ def figure_outputs():
                 )
             )
         elif suffix == ".csv":
-            caption = "claims" if stem == CLAIMS else "tables"
+            caption = "tables" if stem in TASK_TITLES else stem  # claims, calibration
             outputs.append(
                 in_report(
                     path,

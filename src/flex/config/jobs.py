@@ -131,7 +131,8 @@ class SampleJob:
 
 @dataclasses.dataclass(frozen=True)
 class FiguresJob:
-    """What the figures stage draws (the figures and tables the study plan chose) and how."""
+    """What the figures stage draws (the figures and tables the study plan chose) and how;
+    `sampling_steps`: the study's (the cost at which the calibration study judges its target)."""
 
     dpi: int
     example_reynolds_number: float
@@ -139,3 +140,4 @@ class FiguresJob:
     main_model: str
     figures: tuple[str, ...]
     tasks: tuple[str, ...]
+    sampling_steps: int

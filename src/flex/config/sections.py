@@ -164,6 +164,7 @@ class SampleConfig:
     horizon: int
     zero_shot_variables: tuple[str, ...]
     steps_study: tuple[int, ...]
+    steps_study_etas: tuple[float, ...]
     steps_study_samples: int
     steps_study_horizon: int
     seed: int

@@ -5,7 +5,8 @@ whatever the file size; the chunk size changes the pooled sums at float64 roundi
 writes, on the ensemble mean unless named otherwise:
 - per sample (and lead for forecasts): `rfne`, `mse`, `mae`, `psnr`, `ssim`, `crps` (fair, of the
   members), `spread`, `skill`, `spread_skill_ratio`; forecasts also `pearson` and, for the
-  member-feedback rollouts, `rfne_member_feedback`, `crps_member_feedback`;
+  member-feedback rollouts, `rfne_member_feedback`, `crps_member_feedback`,
+  `spread_skill_ratio_member_feedback`;
 - pooled over the file: `rfne_pooled` (norms over all samples, as the FLEX code per batch),
   `spread_skill_ratio_pooled`, `rank_histogram(rank_bin)` and its `rank_flatness`, `pull_mean`,
   `pull_std`;
@@ -49,12 +50,13 @@ PER_SAMPLE = {
     "spread_skill_ratio": "sqrt((M+1)/M) spread / skill",
 }
 CARRIED = ("task", "model", "variable", "study", "reynolds_number", "seed", "split", "held_out",
-           "sampling_steps", "ensemble_size", "boundary")  # fmt: skip
+           "sampling_steps", "eta", "ensemble_size", "boundary")  # fmt: skip
 """Attributes of the sample file that the evaluation file carries on (what the summary reads)."""
 FORECAST_ONLY = {
     "pearson": "Pearson correlation of the ensemble mean with the truth",
     "rfne_member_feedback": "RFNE of the ensemble mean, each member fed its own history",
     "crps_member_feedback": "fair CRPS, each member fed its own history",
+    "spread_skill_ratio_member_feedback": "spread/skill, each member fed its own history",
 }
 
 
@@ -115,6 +117,8 @@ def run(config: EvaluateConfig, execution: EvaluateExecution, sample_file: str |
                 scores = _scores(other, truth)
                 per_sample.setdefault("rfne_member_feedback", []).append(scores["rfne"])
                 per_sample.setdefault("crps_member_feedback", []).append(scores["crps"])
+                per_sample.setdefault("spread_skill_ratio_member_feedback", []).append(
+                    scores["spread_skill_ratio"])  # fmt: skip
             _accumulate(pooled, ensemble, truth, members, config, from_vorticity)
             if walled:
                 walls = np.asarray(ds["touches_wall"][chunk]).astype(bool)

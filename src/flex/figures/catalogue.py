@@ -18,8 +18,13 @@ model's calibration, every model's relative spectral error against k; forecasts 
 lead 1."""
 
 STUDY_WIDE = ("fig5_forecast_leads", "fig6_sampling_steps", "fig7_residual_vs_raw",
-              "fig8_velocity_zero_shot", "fig10_held_out_boundary")  # fmt: skip
+              "fig8_velocity_zero_shot", "fig10_held_out_boundary",
+              "fig11_calibration_study")  # fmt: skip
 """Figures drawn once, when the study has what they compare (see the study plan)."""
+
+CALIBRATION = "calibration"
+"""The calibration study's table (`flex.figures.calibration_study`), drawn with figure 11:
+results/tables/calibration.{csv,md,tex} (`TABLE_SUFFIXES`)."""
 
 CLAIMS = "claims"
 CLAIMS_SUFFIXES = ("md", "csv")

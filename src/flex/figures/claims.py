@@ -12,8 +12,10 @@ made to hold.
 - residuals beat raw modelling: RFNE below `flex_raw`'s;
 - held-out Re as good as in-distribution: the ratio of RFNE to the trivial baseline's RFNE on the
   held-out Reynolds numbers at most `HELD_OUT_TOLERANCE` above the in-distribution ratio;
-- two steps suffice: RFNE with 2 steps at most `STEPS_TOLERANCE` above the best of the steps
-  study (in distribution);
+- calibrated ensembles: the main model's spread/skill (mean over the split's Reynolds numbers)
+  within `flex.figures.calibration_study.SPREAD_SKILL_RANGE` of 1;
+- two steps suffice: RFNE with 2 deterministic DDIM steps at most `STEPS_TOLERANCE` above the
+  best of the steps study, in and out of distribution;
 - held-out boundary (when the study has wall-bounded test trajectories): between no-slip walls,
   which no model was trained on, the main model beats the trivial baseline (RFNE), and its RFNE
   relative to the trivial baseline's is at most `BOUNDARY_TOLERANCE` above that ratio in the
@@ -34,6 +36,7 @@ import numpy as np
 import xarray as xr
 
 from flex.config import BOUNDARY_SPLIT
+from flex.figures.calibration_study import SPREAD_SKILL_RANGE
 from flex.figures.tables import table_rows
 from flex.io.netcdf import atomic_output
 from flex.kinds import TRIVIAL
@@ -90,21 +93,38 @@ def _comparisons(means: dict, task: str, main: str) -> list[dict]:
     return rows
 
 
-def _steps(summary: xr.Dataset, task: str) -> list[dict]:
-    keep = (summary.task == task) & (summary.study == "steps")
-    keep = keep & (summary.split == "in_distribution") & (summary.lead <= 1)
-    table = summary.where(keep, drop=True)
-    if table.sizes.get("row", 0) == 0:
-        return []
-    steps = sorted({int(s) for s in table.sampling_steps.values})
-    rfne = {s: float(np.nanmean(table.rfne.values[table.sampling_steps.values == s]))
-            for s in steps}  # fmt: skip
-    if 2 not in rfne:
-        return []
-    best = min(rfne, key=rfne.get)
-    holds = rfne[2] <= rfne[best] * (1 + STEPS_TOLERANCE)
-    return [_row(f"two steps suffice (best at {best} step(s))", task, "in_distribution", "rfne",
-                 rfne[2], rfne[best], holds)]  # fmt: skip
+def _steps(summary: xr.Dataset, task: str, main: str) -> list[dict]:
+    """Two steps suffice, per split: the main model's deterministic DDIM in the steps study."""
+    keep = (summary.task == task) & (summary.study == "steps") & (summary.model == main)
+    table = summary.where(keep & (summary.eta == 0) & (summary.lead <= 1), drop=True)
+    rows = []
+    for split in SPLITS:
+        part = table.where(table.split == split, drop=True)
+        if part.sizes.get("row", 0) == 0:
+            continue
+        steps = sorted({int(s) for s in part.sampling_steps.values})
+        rfne = {s: float(np.nanmean(part.rfne.values[part.sampling_steps.values == s]))
+                for s in steps}  # fmt: skip
+        if 2 not in rfne:
+            continue
+        best = min(rfne, key=rfne.get)
+        holds = rfne[2] <= rfne[best] * (1 + STEPS_TOLERANCE)
+        rows.append(_row(f"two steps suffice (best at {best} step(s))", task, split, "rfne",
+                         rfne[2], rfne[best], holds))  # fmt: skip
+    return rows
+
+
+def _calibrated(means: dict, task: str, main: str) -> list[dict]:
+    """Calibrated ensembles: the main model's spread/skill in `SPREAD_SKILL_RANGE` (compared
+    with 1, the calibrated value)."""
+    low, high = SPREAD_SKILL_RANGE
+    rows = []
+    for split in SPLITS:
+        ratio = means.get((main, split), {}).get("spread_skill_ratio", np.nan)
+        if np.isfinite(ratio):
+            rows.append(_row(f"calibrated ensembles (spread/skill {low:g}-{high:g})", task, split,
+                             "spread_skill_ratio", ratio, 1.0, low <= ratio <= high))  # fmt: skip
+    return rows
 
 
 def _mean_rfne(summary: xr.Dataset, task: str, model: str, study: str, split: str | None,
@@ -142,7 +162,8 @@ def claim_rows(summary: xr.Dataset, tasks, main: str) -> list[dict]:
     rows = []
     for task in tasks:
         means = {(r["model"], r["split"]): r for r in table_rows(summary, task)}
-        rows += _comparisons(means, task, main) + _steps(summary, task)
+        rows += _comparisons(means, task, main) + _calibrated(means, task, main)
+        rows += _steps(summary, task, main)
         rows += _boundary(summary, task, main)
     return rows
 

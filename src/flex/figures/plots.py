@@ -185,9 +185,11 @@ def forecast_leads(summary: xr.Dataset):
     return figure
 
 
-def sampling_steps(summary: xr.Dataset):
-    """Figure 6: error and CRPS against the number of DDIM steps (FLEX)."""
-    table = summary.where(summary.study == "steps", drop=True)
+def sampling_steps(summary: xr.Dataset, model: str):
+    """Figure 6: error and CRPS of `model` against the number of deterministic DDIM steps, on the
+    test trajectories at the training Reynolds numbers."""
+    keep = (summary.study == "steps") & (summary.model == model) & (summary.eta == 0)
+    table = summary.where(keep & (summary.split == "in_distribution"), drop=True)
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for task in sorted(set(table.task.values.tolist())):
         part = table.where(table.task == task, drop=True)
@@ -203,7 +205,43 @@ def sampling_steps(summary: xr.Dataset):
             axis.set_xlabel("sampling steps")
             axis.set_ylabel(metric)
     axes[0].legend()
-    figure.suptitle("FLEX: error against the number of reverse diffusion steps")
+    figure.suptitle(f"{model}: error against the number of reverse diffusion steps")
+    return figure
+
+
+def calibration_study(rows: list[dict]):
+    """Figure 11: calibration against the network evaluations per member, one line per method
+    (model and sampler; `flex.figures.calibration_study`), solid in distribution, dashed on the
+    held-out Reynolds numbers; one row of panels per task, forecasts at lead 1 (mean feedback)."""
+    tasks = sorted({r["task"] for r in rows}, key=["sr", "fc"].index)
+    panels = (("spread_skill", "spread/skill (1: calibrated)"), ("pull_std", "pull std (1)"),
+              ("crps", "CRPS"), ("rfne", "RFNE of the ensemble mean"))  # fmt: skip
+    figure, axes = plt.subplots(len(tasks), len(panels), figsize=(16, 3.4 * len(tasks)),
+                                squeeze=False)  # fmt: skip
+    methods = sorted({r["method"] for r in rows})
+    for axes_row, task in zip(axes, tasks, strict=True):
+        for index, method in enumerate(methods):
+            colour, marker = f"C{index}", STYLE.get(method.split(",")[0], ("C0", "o"))[1]
+            for split, line in (("in_distribution", "-"), ("held_out", "--")):
+                chosen = sorted((r for r in rows if r["task"] == task and r["method"] == method
+                                 and r["split"] == split and r["lead"] <= 1),
+                                key=lambda r: r["network_evaluations"])  # fmt: skip
+                if not chosen:
+                    continue
+                cost = [r["network_evaluations"] for r in chosen]
+                for axis, (column, _) in zip(axes_row, panels, strict=True):
+                    axis.plot(cost, [r[column] for r in chosen], line, color=colour,
+                              marker=marker, label=f"{method} ({split.replace('_', ' ')})")  # fmt: skip
+        for axis, (column, label) in zip(axes_row, panels, strict=True):
+            if column in ("spread_skill", "pull_std"):
+                axis.axhline(1.0, color="0.5", linewidth=0.8)
+            axis.set_xscale("log", base=2)
+            axis.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            axis.set_xlabel("network evaluations per member")
+            axis.set_ylabel(label)
+        axes_row[0].set_title(task, loc="left")
+    axes[0][0].legend(fontsize=7)
+    figure.suptitle("Calibration against cost: each model and sampler of the steps study")
     return figure
 
 

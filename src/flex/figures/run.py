@@ -22,8 +22,10 @@ import xarray as xr
 from flex.config import FiguresJob
 from flex.errors import StageFailure
 from flex.figures import plots
+from flex.figures.calibration_study import COLUMNS, calibration_rows
+from flex.figures.catalogue import CALIBRATION
 from flex.figures.claims import claim_rows, write_claims
-from flex.figures.tables import table_rows, write_tables
+from flex.figures.tables import HEADER, table_rows, write_tables
 from flex.io.netcdf import open_input, reading
 from flex.kinds import TRIVIAL
 
@@ -99,8 +101,8 @@ class _Outputs:
     def figure(self, figure, name: str, dpi: int) -> None:
         self.written.update(plots.save(figure, self.by_name[name], dpi))
 
-    def table(self, rows, name: str, caption: str) -> None:
-        self.written.update(write_tables(rows, self.by_name[name], caption))
+    def table(self, rows, name: str, caption: str, header: tuple[str, ...] = HEADER) -> None:
+        self.written.update(write_tables(rows, self.by_name[name], caption, header))
 
     def claims(self, rows, name: str) -> None:
         self.written.update(write_claims(rows, self.by_name[name]))
@@ -152,7 +154,12 @@ def run(job: FiguresJob, summary_file: Path, evaluations: list[Path], samples: l
     if "fig5_forecast_leads" in wanted:
         out.figure(plots.forecast_leads(summary), "fig5_forecast_leads", job.dpi)
     if "fig6_sampling_steps" in wanted:
-        out.figure(plots.sampling_steps(summary), "fig6_sampling_steps", job.dpi)
+        out.figure(plots.sampling_steps(summary, job.main_model), "fig6_sampling_steps", job.dpi)
+    if "fig11_calibration_study" in wanted:
+        rows = calibration_rows(summary, job.main_model, job.sampling_steps)
+        out.figure(plots.calibration_study(rows), "fig11_calibration_study", job.dpi)
+        out.table(rows, CALIBRATION, "calibration against network evaluations per member "
+                  "(mean over Reynolds numbers)", COLUMNS)  # fmt: skip
     if "fig7_residual_vs_raw" in wanted:
         variance = _residual_variance(sample_files, job.tasks, job.main_model)
         out.figure(plots.residual_against_raw(variance, summary), "fig7_residual_vs_raw", job.dpi)

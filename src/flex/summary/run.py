@@ -2,11 +2,12 @@
 
 Columns: task, model, variable, reynolds_number, split (`in_distribution` or `held_out`, or
 `held_out_boundary` for a wall-bounded trajectory), study (`main`, `steps` for the sampling-steps
-comparison, `boundary` for the held-out boundaries), all read from the evaluation file's
-attributes (never from its path), sampling_steps, ensemble_size, lead (0
-for super-resolution), then each metric: the mean over samples of the per-sample scores (rfne,
-mse, mae, psnr, ssim, crps, spread, skill, spread_skill_ratio; forecasts also pearson,
-rfne_member_feedback, crps_member_feedback) and the pooled ones (rfne_pooled,
+and calibration study, `boundary` for the held-out boundaries), all read from the evaluation
+file's attributes (never from its path), sampling_steps, eta (the sampler's; 0 deterministic),
+ensemble_size, lead (0 for super-resolution), then each metric: the mean over samples of the
+per-sample scores (rfne, mse, mae, psnr, ssim, crps, spread, skill, spread_skill_ratio; forecasts
+also pearson, rfne_member_feedback, crps_member_feedback, spread_skill_ratio_member_feedback) and
+the pooled ones (rfne_pooled,
 spread_skill_ratio_pooled, rank_flatness, pull_mean, pull_std).
 
 A wall-bounded trajectory also gets a row per region of its evaluation patches, split
@@ -28,11 +29,12 @@ from flex.errors import StageFailure
 from flex.io.netcdf import atomic_output, open_input, reading, write_dataset
 from flex.io.provenance import provenance_attrs
 
-KEYS = ("task", "model", "variable", "reynolds_number", "split", "study", "sampling_steps",
+KEYS = ("task", "model", "variable", "reynolds_number", "split", "study", "sampling_steps", "eta",
         "ensemble_size", "lead")  # fmt: skip
 METRICS = ("rfne", "rfne_pooled", "mse", "mae", "psnr", "ssim", "crps", "spread", "skill",
            "spread_skill_ratio", "spread_skill_ratio_pooled", "rank_flatness", "pull_mean",
-           "pull_std", "pearson", "rfne_member_feedback", "crps_member_feedback")  # fmt: skip
+           "pull_std", "pearson", "rfne_member_feedback", "crps_member_feedback",
+           "spread_skill_ratio_member_feedback")  # fmt: skip
 
 
 def rows_of(path: Path) -> list[dict]:
@@ -63,6 +65,7 @@ def _row(ds, attrs, split: str, chosen, index: int, lead) -> dict:
         "task": attrs["task"], "model": attrs["model"], "variable": attrs["variable"],
         "reynolds_number": float(attrs["reynolds_number"]), "split": split,
         "study": attrs["study"], "sampling_steps": int(attrs["sampling_steps"]),
+        "eta": float(attrs["eta"]),
         "ensemble_size": int(attrs["ensemble_size"]), "lead": int(lead),
     }  # fmt: skip
     for name in METRICS:
