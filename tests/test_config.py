@@ -175,6 +175,25 @@ CROSS_FIELD = [
      ["[40, 40.0000001]", "share the file name re40"]),
     (lambda c: c["train"].update(models=["flex", "gan"]),
      ["'train.models[1]' = 'gan' is not allowed", "flex, flex_raw, unet, regression"]),
+    # fine-tuning: another single-task model of the same backbone and size, no cycle
+    (lambda c: c["train"].update(overrides={"sr/unet": {"init_from": "flex"}}),
+     ["'train.overrides['sr/unet'].init_from' = 'flex' for sr/unet is not allowed",
+      "single-task unet model of 'train.models' (none)"]),
+    (lambda c: c["train"].update(overrides={"sr/flex": {"init_from": "flex"}}),
+     ["'train.overrides['sr/flex'].init_from' = 'flex'", "(flex_raw, regression)"]),
+    (lambda c: c["train"].update(overrides={"sr/flex": {"init_from": "flex_crps"}}),
+     ["'flex_crps' for sr/flex is not allowed", "(flex_raw, regression)"]),
+    (lambda c: c["train"].update(overrides={"mt/flex_mt": {"init_from": "flex"}}),
+     ["'train.overrides['mt/flex_mt'].init_from' = 'flex'", "(none)"]),
+    (lambda c: c["train"]["defaults"].update(init_from="flex_raw"),
+     ["'train.defaults.init_from' = 'flex_raw' for sr/flex_raw is not allowed"]),
+    (lambda c: c["train"].update(overrides={"fc/flex": {"init_from": "regression"},
+                                            "fc/regression": {"init_from": "flex"}}),
+     ["'init_from' makes fc/flex -> fc/regression -> fc/flex start from itself",
+      "chains that end at a model trained from scratch"]),
+    (lambda c: c["train"].update(overrides={"fc/flex_raw": {"init_from": "flex",
+                                                            "model_size": "small"}}),
+     ["fc/flex_raw is 'small' but fc/flex is 'tiny'", "a model of the same model_size"]),
 ]  # fmt: skip
 
 

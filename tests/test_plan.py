@@ -197,6 +197,20 @@ def test_the_steps_study_runs_each_sampler_and_a_crps_model_at_its_training_step
     assert not {"fig6_sampling_steps", "fig11_calibration_study"} & set(plan_of(raw).figures())
 
 
+def test_a_fine_tuned_job_reads_the_model_it_starts_from(raw):
+    raw["train"]["models"] = ["flex", "flex_crps", "unet"]
+    raw["train"]["overrides"] = {"sr/flex_crps": {"init_from": "flex", "learning_rate": 1e-4}}
+    plan = plan_of(raw)
+    job = plan.job("train", {"task": "sr", "model": "flex_crps"})
+    assert job.inputs["init_model"] == "results/train/sr/flex/model.pt"
+    assert json.loads(job.params)["settings"]["init_from"] == "flex"
+    others = [j for j in plan.jobs("train") if j is not job]
+    assert all("init_model" not in j.inputs and j.job.settings.init_from is None for j in others)
+    # the fine-tuning is this job's only: the other jobs keep their parameters
+    counts = changed_jobs(raw, lambda c: c["train"].update(overrides={}))
+    assert counts == {"train": 1}
+
+
 def test_the_ensemble_size_is_a_parameter_of_diffusion_models_only(raw):
     counts = changed_jobs(raw, lambda c: c["sample"].update(ensemble_size=5))
     diffusion = [m for m in raw["train"]["models"] if MODEL_KINDS[m].diffusion]

@@ -123,6 +123,10 @@ KEYS = {
         "batch_size": 3, "grad_clip": 0.5, "ema_decay": 0.95, "loss": "mse",
         "logsnr_shift": 2.0, "dropout": 0.0, "validation_every": 2, "validation_batches": 2,
         "precision": "bf16", "seed": 1}.items()},
+    # every job of another model starts from flex's weights (fine-tuning) where allowed: with
+    # flex and regression trained and flex's own jobs from scratch (COMPANIONS), the regression
+    # jobs and their samples (2 x 5 main, 2 between walls)
+    "train.defaults.init_from": ("flex", {"train": 2, "sample": 12, "evaluate": 12, **TAIL}),
     # read by flex_crps only, which the tiny study does not train (tests/test_plan.py)
     "train.defaults.crps_members": (3, NOTHING),
     "train.defaults.crps_steps": (3, NOTHING),
@@ -164,6 +168,15 @@ KEYS = {
     "execution.evaluate.samples_per_chunk": (3, NOTHING),
 }
 # fmt: on
+
+COMPANIONS = {
+    "train.defaults.init_from": {
+        "train.models": ["flex", "regression"],
+        "train.overrides": {"sr/flex": {"init_from": None}, "fc/flex": {"init_from": None}},
+    },
+}
+"""Keys whose new value needs other keys changed with it to be valid (the tiny study's other
+models cannot start from flex), and those edits (each a change the key's counts include)."""
 
 ALL_STAGES = EVERYTHING
 # fmt: off
@@ -269,6 +282,13 @@ def _with(config: dict, key: str, value) -> dict:
     return changed
 
 
+def _edited(config: dict, key: str) -> dict:
+    """The config with the table's new value of `key`, and its companion edits, if any."""
+    for other, value in COMPANIONS.get(key, {}).items():
+        config = _with(config, other, value)
+    return _with(config, key, KEYS[key][0])
+
+
 def dry_run(workdir: Path, config: dict, name: str) -> dict[str, int]:
     """{rule: jobs} of a dry run, and the reasons Snakemake gives (kept for failure messages)."""
     (workdir / name).write_text(yaml.safe_dump(config))
@@ -320,13 +340,11 @@ def test_every_config_key_reruns_exactly_the_jobs_that_read_it(tiny_results):
     config = read_yaml(TINY)
     classes: dict[frozenset, list[str]] = {}
     for key in sorted(KEYS):
-        changed = _with(config, key, KEYS[key][0])
-        classes.setdefault(plan_changes(changed, config), []).append(key)
+        classes.setdefault(plan_changes(_edited(config, key), config), []).append(key)
 
     def check(index_members):
         index, members = index_members
-        key = members[0]
-        return members, dry_run(tiny_results, _with(config, key, KEYS[key][0]), f"key{index}.yaml")
+        return members, dry_run(tiny_results, _edited(config, members[0]), f"key{index}.yaml")
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # dry runs only read the results
         found = list(pool.map(check, enumerate(classes.values())))

@@ -122,6 +122,39 @@ def test_a_crps_model_trains_through_the_stage_and_samples(tiny_results, tmp_pat
     assert not torch.equal(members[0, 0], members[0, 1])
 
 
+def test_fine_tuning_starts_from_the_trained_weights(tiny_results, tmp_path):
+    """flex_crps fine-tuned from the tiny study's sr FLEX with Lion: Lion moves every weight by
+    exactly the learning rate per step (sign update, no weight decay), so after `steps` steps no
+    weight is further than steps x lr from FLEX's, whose EMA started there too; a model trained
+    from scratch is far from it."""
+    source = tiny_results / "results/train/sr/flex/model.pt"
+    lr, steps = 1e-4, 2
+    job = tiny_job(model="flex_crps", steps=steps, validation_every=1, learning_rate=lr,
+                   warmup_steps=0, weight_decay=0.0, optimizer="lion", init_from="flex")  # fmt: skip
+    command = [*train_command(job, tiny_results, tmp_path), "--init-model", str(source)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"starting from the weights of {source}" in done.stderr
+    ours, theirs = weights(tmp_path / "model.pt"), weights(source)
+    floating = [k for k in theirs if theirs[k].is_floating_point()]
+    distance = max(float((ours[k] - theirs[k]).abs().max()) for k in floating)
+    assert 0 < distance <= steps * lr * (1 + 1e-2)
+    scratch = tiny_job(model="flex_crps", steps=1, validation_every=1)
+    run_training(scratch, tiny_results, tmp_path / "scratch")
+    fresh = weights(tmp_path / "scratch/model.pt")
+    assert max(float((fresh[k] - theirs[k]).abs().max()) for k in floating) > 100 * steps * lr
+
+
+def test_fine_tuning_refuses_a_model_of_another_architecture(tiny_results, tmp_path):
+    job = tiny_job(model="flex_crps", steps=1, validation_every=1, init_from="flex")
+    source = tiny_results / "results/train/fc/flex/model.pt"  # two input channels, not one
+    command = [*train_command(job, tiny_results, tmp_path), "--init-model", str(source)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "has another architecture (input_channels differ)" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and not (tmp_path / "model.pt").exists()
+
+
 def test_checkpoint_rebuilds_the_model_from_its_file_alone(tiny_results, tmp_path):
     job = tiny_job(steps=4, validation_every=2)
     run_training(job, tiny_results, tmp_path)

@@ -236,6 +236,9 @@ class StudyPlan:
                                study.data.reynolds_scale, study.reynolds_numbers.train,
                                study.seeds.train, study.seeds.validation)  # fmt: skip
                 inputs = {**self._split_inputs(tasks), "statistics": paths.STATISTICS}
+                if job.settings.init_from is not None:  # fine-tuning: the trained weights
+                    inputs["init_model"] = paths.train_file(paths.MODEL, label,
+                                                            job.settings.init_from)  # fmt: skip
                 self._add("train", wildcards, inputs, outputs, job)
 
     # -- sample and evaluate -------------------------------------------------------------------

@@ -31,13 +31,16 @@ rule train:
             if "train_coarse" in input.keys()
             else ""
         ),
+        init=lambda wildcards, input: (
+            f"--init-model {input.init_model}" if "init_model" in input.keys() else ""
+        ),
     # checkpoint.pt and best_candidate.pt beside model.pt are not outputs: they survive a killed
     # job, and the rerun resumes from them when they belong to the same job, code and data.
     shell:
         command(
             "train",
             "--job {params.job:q} --train-fine {input.train_fine:q} "
-            "--validation-fine {input.validation_fine:q} {params.coarse} "
+            "--validation-fine {input.validation_fine:q} {params.coarse} {params.init} "
             "--statistics {input.statistics:q} --model-output {output.model:q} "
             "--history-output {output.history:q} --job-output {output.job:q} "
             "--threads {threads} {params.launch_arguments}",

@@ -191,6 +191,7 @@ def _model_rules(config: StudyConfiguration) -> list[str]:
                 f"('train.tasks' = {list(train.tasks)}, 'train.models' = {list(train.models)}); "
                 f"allowed: {', '.join(dict.fromkeys(trained))}"
             )
+    problems += _fine_tuning_rules(train)
     if problems:
         return problems
     for task in train.tasks:
@@ -209,6 +210,51 @@ def _model_rules(config: StudyConfiguration) -> list[str]:
                     f"'{key}' = {patch} does not fit the '{size}' {backbone} backbone "
                     f"('{where}'): {error}; allowed: a patch size divisible by its down-samplings"
                 )
+    return problems
+
+
+def _fine_tuning_rules(train) -> list[str]:
+    """A job's `init_from` names another single-task model of the study with the same backbone
+    and size (its weights must fit), and no job starts, through a chain, from itself."""
+    problems, sources = [], {}
+    single = [m for m in train.models if not MODEL_KINDS[m].multitask]
+    for model in train.models:
+        for task in dict.fromkeys(training_task(t, model) for t in train.tasks):
+            job, source = f"{task}/{model}", train.settings(task, model).init_from
+            if source is None:
+                continue
+            overridden = "init_from" in train.overrides.get(job, {})
+            where = f"train.overrides['{job}']" if overridden else "train.defaults"
+            where += ".init_from"
+            backbone = MODEL_KINDS[model].backbone
+            allowed = [m for m in single if m != model and MODEL_KINDS[m].backbone == backbone]
+            if MODEL_KINDS[model].multitask or source not in allowed:
+                if MODEL_KINDS[model].multitask:
+                    allowed = []  # a multi-task model is trained from scratch
+                problems.append(
+                    f"'{where}' = '{source}' for {job} is not allowed; allowed: null, or another "
+                    f"single-task {backbone} model of 'train.models' ({', '.join(allowed) or 'none'})"
+                )
+                continue
+            sizes = (train.settings(task, model).model_size,
+                     train.settings(task, source).model_size)  # fmt: skip
+            if sizes[0] != sizes[1]:
+                problems.append(
+                    f"'{where}' = '{source}' for {job}: {job} is '{sizes[0]}' but {task}/{source} "
+                    f"is '{sizes[1]}'; allowed: a model of the same model_size"
+                )
+                continue
+            sources[job] = f"{task}/{source}"
+    for job in sources:
+        chain, current = [job], sources[job]
+        while current in sources and current not in chain:
+            chain.append(current)
+            current = sources[current]
+        if current == job and job == min(chain):  # each cycle once
+            problems.append(
+                f"'init_from' makes {' -> '.join([*chain, job])} start from itself; allowed: "
+                "chains that end at a model trained from scratch (init_from null)"
+            )
     return problems
 
 

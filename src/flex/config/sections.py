@@ -138,6 +138,7 @@ class TrainSettings:
     seed: int
     crps_members: int | None  # flex_crps only (the plan sets None in the other models' jobs)
     crps_steps: int | None
+    init_from: str | None  # fine-tuning: start from this model's trained weights (same task)
 
 
 @dataclasses.dataclass(frozen=True)

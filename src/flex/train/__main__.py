@@ -1,6 +1,7 @@
 """`python -m flex.train --job JSON --execution JSON --train-fine F... --validation-fine F...
-[--train-coarse F... --validation-coarse F...] --statistics F --model-output F --history-output F
---job-output F [--ranks-from-slurm]`: one (task, model). Several ranks (`flex.train.launch`):
+[--train-coarse F... --validation-coarse F...] [--init-model F] --statistics F --model-output F
+--history-output F --job-output F [--ranks-from-slurm]`: one (task, model); `--init-model`: the
+trained model file to fine-tune (the job's `init_from`). Several ranks (`flex.train.launch`):
 under torchrun, or as srun tasks with --ranks-from-slurm."""
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", required=True, nargs="+", type=Path)
     for name in ("train-coarse", "validation-coarse"):
         parser.add_argument(f"--{name}", nargs="+", type=Path, help="super-resolution only")
+    parser.add_argument("--init-model", type=Path,
+                        help="fine-tuning: the model file whose weights the job starts from")  # fmt: skip
     parser.add_argument("--statistics", required=True, type=Path)
     for name in ("model", "history", "job"):
         parser.add_argument(f"--{name}-output", required=True, type=Path)
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
         set_torch_threads(args.threads)
         inputs = TrainFiles(args.train_fine, args.validation_fine, args.statistics,
-                            args.train_coarse, args.validation_coarse)  # fmt: skip
+                            args.train_coarse, args.validation_coarse, args.init_model)  # fmt: skip
         outputs = TrainOutputs(args.model_output, args.history_output, args.job_output)
         run(parse_json(args.job, TrainJob, "job"),
             parse_json(args.execution, TrainExecution, "execution"), inputs, outputs,

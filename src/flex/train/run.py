@@ -121,10 +121,11 @@ class TrainFiles:
     statistics: Path
     train_coarse: list[Path] | None = None
     validation_coarse: list[Path] | None = None
+    init_model: Path | None = None  # fine-tuning: the trained model the job starts from
 
     def all(self) -> list[Path]:
         lists = (self.train_fine, self.validation_fine, self.train_coarse or [],
-                 self.validation_coarse or [])  # fmt: skip
+                 self.validation_coarse or [], [self.init_model] if self.init_model else [])  # fmt: skip
         return [Path(p) for files in lists for p in files] + [Path(self.statistics)]
 
 
@@ -210,6 +211,24 @@ def model_config(job: TrainJob) -> ModelConfig:
                   dropout=settings.dropout)  # fmt: skip
 
 
+def start_from(model: torch.nn.Module, architecture: ModelConfig, path: Path,
+               job: TrainJob) -> None:  # fmt: skip
+    """Fine-tuning: load the weights of the trained model file `path` (its EMA weights, what
+    sampling uses) into `model`; the optimiser and the EMA start afresh from them. The file's
+    architecture must be the job's but for dropout (which has no weights)."""
+    state = checkpoint.load(path)
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["model_config"].items()}
+    theirs = dataclasses.replace(ModelConfig(**saved), dropout=architecture.dropout)
+    if theirs != architecture:
+        differ = [field.name for field in dataclasses.fields(ModelConfig)
+                  if getattr(theirs, field.name) != getattr(architecture, field.name)]  # fmt: skip
+        raise StageFailure(f"flex train {job.task}/{job.model}: init_from '{job.settings.init_from}'"
+                           f" ({path}) has another architecture ({', '.join(differ)} differ); "
+                           "allowed: a model of the same backbone, size, task and patch size")  # fmt: skip
+    model.load_state_dict(state["weights"])
+    log.info("starting from the weights of %s (%s, step %d)", path, state["model"], state["step"])
+
+
 def validation_rows(model, loader, kind, schedule, settings, device,
                     tasks: tuple[str, ...]) -> list[dict[str, float | str]]:  # fmt: skip
     """`score_validation` of each task (one row each, with its `task`): of the model itself, or
@@ -252,6 +271,8 @@ def run(job: TrainJob, execution: TrainExecution, inputs: TrainFiles, outputs: T
                                settings.seed + 1)  # fmt: skip
     architecture = model_config(job)
     model = build_model(architecture).to(device)
+    if inputs.init_model is not None:
+        start_from(model, architecture, inputs.init_model, job)
     ema = EMA(model, settings.ema_decay)
     optimizer = make_optimizer(model.parameters(), settings)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
