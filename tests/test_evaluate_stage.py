@@ -40,11 +40,11 @@ def test_forecast_evaluation_has_leads_and_both_feedbacks(tiny_results):
         assert e.attrs["split"] == "held_out"
 
 
-def test_summary_has_one_row_per_task_model_reynolds_split_and_lead(tiny_results):
+def test_summary_has_one_row_per_task_model_reynolds_split_sampler_and_lead(tiny_results):
     with open(tiny_results / "results/evaluate/summary.csv") as handle:
         rows = list(csv.DictReader(handle))
     keys = [(r["task"], r["model"], r["variable"], r["reynolds_number"], r["split"], r["study"],
-             r["sampling_steps"], r["lead"]) for r in rows]  # fmt: skip
+             r["sampling_steps"], r["eta"], r["lead"]) for r in rows]  # fmt: skip
     assert len(keys) == len(set(keys))
     assert {r["split"] for r in rows if r["study"] != "boundary"} == {"in_distribution",
                                                                         "held_out"}  # fmt: skip

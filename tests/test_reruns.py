@@ -194,7 +194,6 @@ SOURCES = {
     "flex/config/schema.py": NOTHING,
     "flex/plan.py": NOTHING,
     "flex/paths.py": NOTHING,
-    "flex/figures/catalogue.py": NOTHING,
     "flex/cli.py": NOTHING,
     "flex/publish.py": NOTHING,
     "flex/footprint.py": NOTHING,  # `flex plan`

@@ -22,6 +22,7 @@ from flex.kinds import MODEL_KINDS, MULTITASK
 from flex.models import build_model, checkpoint, preset
 from flex.plan import StudyPlan
 from flex.train.objectives import batch_loss
+from flex.train.resume import resume_key
 from tests.conftest import SCHEMA, TINY, read_yaml
 
 STUDY = load_study(read_yaml(TINY), SCHEMA)
@@ -125,12 +126,13 @@ def test_a_crps_model_trains_through_the_stage_and_samples(tiny_results, tmp_pat
 def test_fine_tuning_starts_from_the_trained_weights(tiny_results, tmp_path):
     """flex_crps fine-tuned from the tiny study's sr FLEX with Lion: Lion moves every weight by
     exactly the learning rate per step (sign update, no weight decay), so after `steps` steps no
-    weight is further than steps x lr from FLEX's, whose EMA started there too; a model trained
-    from scratch is far from it."""
+    weight is further than steps x lr from FLEX's, whose EMA started there too. The job's seed
+    differs from FLEX's, so weights it did not load would be another random draw, far away."""
     source = tiny_results / "results/train/sr/flex/model.pt"
     lr, steps = 1e-4, 2
-    job = tiny_job(model="flex_crps", steps=steps, validation_every=1, learning_rate=lr,
+    job = tiny_job(model="flex_crps", steps=steps, validation_every=1, learning_rate=lr, seed=1,
                    warmup_steps=0, weight_decay=0.0, optimizer="lion", init_from="flex")  # fmt: skip
+    assert job.settings.seed != checkpoint.load(source)["job"]["settings"]["seed"]
     command = [*train_command(job, tiny_results, tmp_path), "--init-model", str(source)]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -139,10 +141,17 @@ def test_fine_tuning_starts_from_the_trained_weights(tiny_results, tmp_path):
     floating = [k for k in theirs if theirs[k].is_floating_point()]
     distance = max(float((ours[k] - theirs[k]).abs().max()) for k in floating)
     assert 0 < distance <= steps * lr * (1 + 1e-2)
-    scratch = tiny_job(model="flex_crps", steps=1, validation_every=1)
-    run_training(scratch, tiny_results, tmp_path / "scratch")
-    fresh = weights(tmp_path / "scratch/model.pt")
-    assert max(float((fresh[k] - theirs[k]).abs().max()) for k in floating) > 100 * steps * lr
+
+
+def test_the_resume_key_of_a_fine_tuned_job_follows_the_weights_it_starts_from(tmp_path):
+    """A model file among the inputs enters the key by its contents: retrained weights (same
+    name, same size) give another key, so the job starts afresh."""
+    job, path = tiny_job(model="flex_crps", init_from="flex"), tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(4)}, path)
+    first = resume_key(job, [path])
+    assert resume_key(job, [path]) == first
+    torch.save({"weights": torch.ones(4)}, path)
+    assert resume_key(job, [path]) != first
 
 
 def test_fine_tuning_refuses_a_model_of_another_architecture(tiny_results, tmp_path):

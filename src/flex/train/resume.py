@@ -6,7 +6,8 @@ validation loss so far). Both carry the job's resume key,
 
     key = SHA-256(job parameters (the number of ranks among them), digest of the training code
           (flex.sources), and for every input file its name, size and global attributes
-          (provenance: config, history, versions)),
+          (provenance: config, history, versions); for the model file a fine-tuned job starts
+          from, its SHA-256),
 
 so a change of the settings, of the code or of any input it trains on (a regenerated simulation,
 another coarsening method) starts the job afresh, and says so. Anything else in those places (a
@@ -38,7 +39,14 @@ TRAIN_ENTRY = "flex.train.__main__"
 
 
 def input_fingerprint(path: Path) -> dict[str, Any]:
-    """Name, size and global attributes of an input file (NetCDF) as JSON-able values."""
+    """Name, size and global attributes of an input file (NetCDF) as JSON-able values; for a
+    model file (`.pt`, the weights a fine-tuned job starts from) its SHA-256 instead."""
+    if path.suffix == ".pt":
+        hasher = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(block)
+        return {"name": str(path), "size": path.stat().st_size, "sha256": hasher.hexdigest()}
     try:
         with netCDF4.Dataset(path) as ds:
             attrs = {key: str(ds.getncattr(key)) for key in ds.ncattrs()}
