@@ -193,6 +193,9 @@ def test_the_steps_study_runs_each_sampler_and_a_crps_model_at_its_training_step
     figures = plan.jobs("figures")[0]
     assert {"results/tables/calibration.csv", "results/tables/calibration.md"} <= set(
         figures.outputs)  # fmt: skip
+    raw["sample"]["steps_study_etas"] = [1.0]  # no deterministic DDIM: nothing for figure 6
+    figures = set(plan_of(raw).figures())
+    assert "fig11_calibration_study" in figures and "fig6_sampling_steps" not in figures
     raw["sample"]["steps_study"] = []
     assert not {"fig6_sampling_steps", "fig11_calibration_study"} & set(plan_of(raw).figures())
 

@@ -320,9 +320,9 @@ class StudyPlan:
                  if stem != "fig4_calibration" or MODEL_KINDS[self.main_model].diffusion]  # fmt: skip
         if "fc" in self.tasks:
             names.append("fig5_forecast_leads")
-        steps_study = {j.job.model for j in self._jobs["sample"] if j.job.study == "steps"}
-        if self.main_model in steps_study:
-            names.append("fig6_sampling_steps")
+        steps_study = [j.job for j in self._jobs["sample"] if j.job.study == "steps"]
+        if any(j.model == self.main_model and j.ensemble.eta == 0 for j in steps_study):
+            names.append("fig6_sampling_steps")  # deterministic DDIM of the main model
         if steps_study:
             names.append("fig11_calibration_study")
         if {"flex", "flex_raw"} <= set(self.models):
