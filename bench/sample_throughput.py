@@ -1,9 +1,11 @@
 """Sampler speed: ensemble members/s, and reusing the task-encoder features against recomputing
 them at every step (as the authors' code does), measured in the same run; then the same inputs
-sampled `sample.batch_size` inputs at a time, against one batch of all of them.
+sampled `sample.batch_size` inputs at a time, against one batch of all of them; then each
+sampler of the calibration study (DDIM's eta, `--etas`) against deterministic DDIM at the same
+steps.
 
     python bench/sample_throughput.py [--size tiny] [--image 64] [--inputs 16] [--members 8]
-        [--steps 2 8] [--batch-sizes 1 2 4 16] [--threads N]
+        [--steps 2 8] [--batch-sizes 1 2 4 16] [--etas 1.0] [--threads N]
 
 Random weights (speed does not depend on training); the members of B inputs are sampled in one
 batch of B x M, with `steps` DDIM steps.
@@ -51,6 +53,8 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--steps", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 16])
+    parser.add_argument("--etas", type=float, nargs="*", default=[1.0],
+                        help="stochastic samplers timed against eta = 0")  # fmt: skip
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
@@ -80,6 +84,24 @@ def main() -> None:
             )
         batch_size_table(model, kind, inputs, base, reynolds, seeds, args.steps[0], schedule,
                          args.batch_sizes)  # fmt: skip
+        if args.etas:
+            sampler_table(model, kind, inputs, base, reynolds, seeds, args.steps, schedule,
+                          args.etas)  # fmt: skip
+
+
+def sampler_table(model, kind, inputs, base, reynolds, seeds, steps_list, schedule, etas):
+    """Members/s of each sampler (DDIM's eta) against deterministic DDIM (eta 0) at the same
+    number of steps, in the same run: the cost of drawing fresh noise at every step."""
+    members = len(seeds) * len(seeds[0])
+    print("\n| steps | eta | members/s | time relative to eta = 0 |")
+    print("|---|---|---|---|")
+    for steps in steps_list:
+        seconds = {eta: timed(lambda s=steps, e=eta: predict(model, kind, inputs, base, reynolds,
+                                                            seeds, s, schedule, eta=e))
+                   for eta in (0.0, *etas)}  # fmt: skip
+        for eta, elapsed in seconds.items():
+            print(f"| {steps} | {eta:g} | {members / elapsed:.1f} | "
+                  f"{elapsed / seconds[0.0]:.2f} |")  # fmt: skip
 
 
 def batch_size_table(model, kind, inputs, base, reynolds, seeds, steps, schedule, batch_sizes):

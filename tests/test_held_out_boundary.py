@@ -32,7 +32,8 @@ def evaluation_file(path, walls, rfne, split="held_out_boundary"):
         "touches_wall": ((dims.SAMPLE,), np.asarray(walls, dtype=np.int8), {"units": "1"}),
     }
     attrs = {"task": "sr", "model": "flex", "variable": "vorticity", "reynolds_number": 60.0,
-             "split": split, "study": "boundary", "sampling_steps": 2, "ensemble_size": 3}  # fmt: skip
+             "split": split, "study": "boundary", "sampling_steps": 2, "eta": 0.0,
+             "ensemble_size": 3}  # fmt: skip
     write_dataset(xr.Dataset(data, coords={dims.SAMPLE: np.arange(samples)}), path, attrs)
     return path
 

@@ -24,6 +24,7 @@ absolute error and the spread-based scores are not defined (NaN).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import netCDF4
@@ -135,6 +136,11 @@ def _read(ds: netCDF4.Dataset, name: str, chunk: slice, path) -> np.ndarray:
     return values
 
 
+def _energy(fields: np.ndarray, from_vorticity: bool) -> np.ndarray:
+    """Energy spectra of Hann-windowed patches (`spectra.energy_spectrum`) over the last two axes."""
+    return spectra.energy_spectrum(fields, from_vorticity, window=True)
+
+
 def _accumulate(pooled, ensemble, truth, members, config, from_vorticity) -> None:
     mean = ensemble.mean(axis=1)
     sample_axis = 0
@@ -153,7 +159,7 @@ def _accumulate(pooled, ensemble, truth, members, config, from_vorticity) -> Non
         pooled.add("pull_sum", z.sum())
         pooled.add("pull_square", (z**2).sum())
         pooled.add("pull_count", z.size)
-    energy = lambda f: spectra.energy_spectrum(f, from_vorticity, window=True)  # noqa: E731
+    energy = functools.partial(_energy, from_vorticity=from_vorticity)
     pooled.add("energy_target", energy(truth).sum(axis=0))
     pooled.add("energy_prediction", energy(ensemble).mean(axis=1).sum(axis=0))
     pooled.add("energy_ensemble_mean", energy(mean).sum(axis=0))
@@ -168,10 +174,10 @@ def _accumulate_regions(pooled, ensemble, truth, walls, from_vorticity) -> None:
     for region, touching in WALL_REGIONS.items():
         chosen = walls == touching
         if chosen.any():
-            spectrum = lambda f: spectra.energy_spectrum(f, from_vorticity, window=True)  # noqa: E731
-            pooled.add(f"region_target_{region}", spectrum(truth[chosen]).sum(axis=0))
+            pooled.add(f"region_target_{region}",
+                       _energy(truth[chosen], from_vorticity).sum(axis=0))  # fmt: skip
             pooled.add(f"region_prediction_{region}",
-                       spectrum(ensemble[chosen]).mean(axis=1).sum(axis=0))  # fmt: skip
+                       _energy(ensemble[chosen], from_vorticity).mean(axis=1).sum(axis=0))  # fmt: skip
             pooled.add(f"region_count_{region}", int(chosen.sum()))
 
 
