@@ -262,8 +262,7 @@ class StudyPlan:
         study, sample = self.study, self.study.sample
         re, seed = trajectory.reynolds_number, trajectory.seed
         eta = sample.eta if eta is None else eta
-        name = paths.sample_name(task, model, re, seed, variable, steps, boundary,
-                                 eta if steps is not None else 0.0)  # fmt: skip
+        name = paths.sample_name(task, model, re, seed, variable, steps, boundary, eta)
         if boundary is None:
             fine, coarse = paths.simulation_file(re, seed), paths.coarse_file(re, seed)
         else:

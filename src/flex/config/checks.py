@@ -228,9 +228,9 @@ def _fine_tuning_rules(train) -> list[str]:
             where += ".init_from"
             backbone = MODEL_KINDS[model].backbone
             allowed = [m for m in single if m != model and MODEL_KINDS[m].backbone == backbone]
-            if MODEL_KINDS[model].multitask or source not in allowed:
-                if MODEL_KINDS[model].multitask:
-                    allowed = []  # a multi-task model is trained from scratch
+            if MODEL_KINDS[model].multitask:
+                allowed = []  # a multi-task model is trained from scratch
+            if source not in allowed:
                 problems.append(
                     f"'{where}' = '{source}' for {job} is not allowed; allowed: null, or another "
                     f"single-task {backbone} model of 'train.models' ({', '.join(allowed) or 'none'})"

@@ -24,7 +24,6 @@ absolute error and the spread-based scores are not defined (NaN).
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import netCDF4
@@ -159,10 +158,9 @@ def _accumulate(pooled, ensemble, truth, members, config, from_vorticity) -> Non
         pooled.add("pull_sum", z.sum())
         pooled.add("pull_square", (z**2).sum())
         pooled.add("pull_count", z.size)
-    energy = functools.partial(_energy, from_vorticity=from_vorticity)
-    pooled.add("energy_target", energy(truth).sum(axis=0))
-    pooled.add("energy_prediction", energy(ensemble).mean(axis=1).sum(axis=0))
-    pooled.add("energy_ensemble_mean", energy(mean).sum(axis=0))
+    pooled.add("energy_target", _energy(truth, from_vorticity).sum(axis=0))
+    pooled.add("energy_prediction", _energy(ensemble, from_vorticity).mean(axis=1).sum(axis=0))
+    pooled.add("energy_ensemble_mean", _energy(mean, from_vorticity).sum(axis=0))
     if from_vorticity:
         enstrophy = lambda f: spectra.enstrophy_spectrum(f, window=True)  # noqa: E731
         pooled.add("enstrophy_target", enstrophy(truth).sum(axis=0))

@@ -54,6 +54,12 @@ COLUMNS = (*KEYS, *METRICS, "target")
 SPLITS = ("in_distribution", "held_out")
 
 
+def is_calibrated(spread_skill: float) -> bool:
+    """Spread/skill within `SPREAD_SKILL_RANGE`."""
+    low, high = SPREAD_SKILL_RANGE
+    return low <= spread_skill <= high
+
+
 def method_name(model: str, eta: float) -> str:
     """A model with its sampler: `flex, DDIM` (deterministic), `flex, DDIM eta=1`."""
     return f"{model}, DDIM" + (f" eta={eta:g}" if eta != 0 else "")
@@ -90,8 +96,7 @@ def calibration_rows(summary: xr.Dataset, main_model: str, sampling_steps: int) 
 
 
 def _verdict(row: dict, reference: dict | None) -> str:
-    low, high = SPREAD_SKILL_RANGE
-    misses = [] if low <= row["spread_skill"] <= high else ["spread/skill"]
+    misses = [] if is_calibrated(row["spread_skill"]) else ["spread/skill"]
     if reference is not None and reference is not row:
         if not row["crps"] < reference["crps"]:
             misses.append("CRPS")

@@ -36,7 +36,7 @@ import numpy as np
 import xarray as xr
 
 from flex.config import BOUNDARY_SPLIT
-from flex.figures.calibration_study import SPREAD_SKILL_RANGE
+from flex.figures.calibration_study import SPREAD_SKILL_RANGE, is_calibrated
 from flex.figures.tables import table_rows
 from flex.io.netcdf import atomic_output
 from flex.kinds import TRIVIAL
@@ -123,7 +123,7 @@ def _calibrated(means: dict, task: str, main: str) -> list[dict]:
         ratio = means.get((main, split), {}).get("spread_skill_ratio", np.nan)
         if np.isfinite(ratio):
             rows.append(_row(f"calibrated ensembles (spread/skill {low:g}-{high:g})", task, split,
-                             "spread_skill_ratio", ratio, 1.0, low <= ratio <= high))  # fmt: skip
+                             "spread_skill_ratio", ratio, 1.0, is_calibrated(ratio)))  # fmt: skip
     return rows
 
 

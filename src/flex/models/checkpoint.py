@@ -51,11 +51,15 @@ def model_state(model_config: ModelConfig, weights: dict, metadata: dict[str, An
     return {"model_config": dataclasses.asdict(model_config), "weights": weights, **metadata}
 
 
+def model_config_of(state: dict[str, Any]) -> ModelConfig:
+    """The architecture a loaded model file records."""
+    saved = state["model_config"]
+    return ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
     """Rebuild a trained model from its file alone: (model in eval mode, the file's metadata)."""
     state = load(path, device)
-    settings = state["model_config"]
-    config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
-    model = build_model(config).to(device)
+    model = build_model(model_config_of(state)).to(device)
     model.load_state_dict(state["weights"])
     return model.eval(), state

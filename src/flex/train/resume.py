@@ -42,11 +42,9 @@ def input_fingerprint(path: Path) -> dict[str, Any]:
     """Name, size and global attributes of an input file (NetCDF) as JSON-able values; for a
     model file (`.pt`, the weights a fine-tuned job starts from) its SHA-256 instead."""
     if path.suffix == ".pt":
-        hasher = hashlib.sha256()
         with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                hasher.update(block)
-        return {"name": str(path), "size": path.stat().st_size, "sha256": hasher.hexdigest()}
+            sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+        return {"name": str(path), "size": path.stat().st_size, "sha256": sha256}
     try:
         with netCDF4.Dataset(path) as ds:
             attrs = {key: str(ds.getncattr(key)) for key in ds.ncattrs()}

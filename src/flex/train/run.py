@@ -217,8 +217,7 @@ def start_from(model: torch.nn.Module, architecture: ModelConfig, path: Path,
     sampling uses) into `model`; the optimiser and the EMA start afresh from them. The file's
     architecture must be the job's but for dropout (which has no weights)."""
     state = checkpoint.load(path)
-    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["model_config"].items()}
-    theirs = dataclasses.replace(ModelConfig(**saved), dropout=architecture.dropout)
+    theirs = dataclasses.replace(checkpoint.model_config_of(state), dropout=architecture.dropout)
     if theirs != architecture:
         differ = [field.name for field in dataclasses.fields(ModelConfig)
                   if getattr(theirs, field.name) != getattr(architecture, field.name)]  # fmt: skip
