@@ -1,4 +1,4 @@
-"""The tiny study on a real Slurm cluster, with the user's command `snakemake --profile slurm`.
+"""A cut of the tiny study on a real Slurm cluster, with the user's command `snakemake --profile slurm`.
 
 Needs a running cluster: `sudo scripts/slurm-local.sh start` (CI does this; it sets
 FLEX_REQUIRE_SLURM=1 so that a missing cluster fails instead of skipping). The cluster has no
@@ -95,12 +95,15 @@ def on_the_cpu(config: dict) -> dict:
 
 
 def slurm_study(config: dict) -> dict:
-    """The tiny study cut to what the Slurm tests exercise, so that CI stays short: one trained
-    model (FLEX) of both tasks with the trivial baselines, one zero-shot variable, the steps study
-    at one number of steps and one sampler, no wall-bounded trajectory. Every rule but the
-    boundary ones runs, each grouped rule with several jobs a group; its files are a subset of
-    the tiny study's, computed with the same job parameters (compared below)."""
-    config["train"]["models"] = ["flex"]
+    """The tiny study cut to what the Slurm tests exercise, so that CI stays short: the
+    super-resolution task alone (forecasting trains under Slurm in the two-GPU test below), one
+    trained model (FLEX) with the trivial baseline, one held-out Reynolds number, one zero-shot
+    variable, the steps study at one number of steps and one sampler, no wall-bounded
+    trajectory. Every rule but the boundary ones runs, each grouped rule with several jobs a
+    group; the training data are the tiny study's, so its files are a subset of the tiny study's,
+    computed with the same job parameters (compared below)."""
+    config["train"].update(tasks=["sr"], models=["flex"])
+    config["reynolds_numbers"]["held_out"] = [config["figures"]["example_reynolds_number"]]
     config["sample"].update(zero_shot_variables=["u"], steps_study=[2], steps_study_etas=[0.0])
     config["held_out_boundary"]["boundaries"] = []
     return config
