@@ -146,7 +146,7 @@ def test_the_calibration_table_judges_each_method_against_deterministic_ddim_at_
                              split="in_distribution", reynolds_number=re, sampling_steps=steps,
                              eta=eta, lead=0, spread_skill_ratio_pooled=ratio + offset,
                              rank_flatness=5.0, pull_mean=0.0, pull_std=1 / ratio, crps=crps,
-                             rfne=rfne, spread_skill_ratio_member_feedback=np.nan,
+                             rfne=rfne, spread_skill_ratio_pooled_member_feedback=np.nan,
                              crps_member_feedback=np.nan, rfne_member_feedback=np.nan))  # fmt: skip
     rows.append({**rows[0], "study": "main", "spread_skill_ratio_pooled": 1.0})  # not read
     data = xr.Dataset({key: ("row", [r[key] for r in rows]) for key in rows[0]})

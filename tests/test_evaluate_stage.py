@@ -40,6 +40,28 @@ def test_forecast_evaluation_has_leads_and_both_feedbacks(tiny_results):
         assert e.attrs["split"] == "held_out"
 
 
+def test_pooled_spread_skill_of_both_forecast_rollouts_recomputes(tiny_results):
+    """sqrt((M+1)/M sum of variances / sum of squared errors) per lead, from the sample file, for
+    the mean-feedback and the member-feedback rollouts; at the first lead they are one ensemble."""
+    name = "fc/flex/re60_seed13.nc"
+    sample, evaluation = (tiny_results / f"results/{stage}/{name}" for stage in ("sample",
+                                                                                 "evaluate"))  # fmt: skip
+    with xr.open_dataset(sample) as s, xr.open_dataset(evaluation) as e:
+        truth = s.target.values.astype(np.float64)
+        members = s.sizes[dims.MEMBER]
+        for predicted, pooled in (("prediction", "spread_skill_ratio_pooled"),
+                                  ("prediction_member_feedback",
+                                   "spread_skill_ratio_pooled_member_feedback")):  # fmt: skip
+            ensemble = s[predicted].values.astype(np.float64)  # (S, M, L, y, x)
+            variance = ensemble.var(axis=1, ddof=1).sum(axis=(0, 2, 3))
+            error = ((ensemble.mean(axis=1) - truth) ** 2).sum(axis=(0, 2, 3))
+            expected = np.sqrt((members + 1) / members * variance / error)
+            assert e[pooled].dims == (dims.LEAD,)
+            np.testing.assert_allclose(e[pooled].values, expected, rtol=1e-10)
+        assert float(e.spread_skill_ratio_pooled_member_feedback[0]) == pytest.approx(
+            float(e.spread_skill_ratio_pooled[0]), rel=1e-12)  # fmt: skip
+
+
 def test_summary_has_one_row_per_task_model_reynolds_split_sampler_and_lead(tiny_results):
     with open(tiny_results / "results/evaluate/summary.csv") as handle:
         rows = list(csv.DictReader(handle))

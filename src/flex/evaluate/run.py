@@ -8,8 +8,9 @@ writes, on the ensemble mean unless named otherwise:
   member-feedback rollouts, `rfne_member_feedback`, `crps_member_feedback`,
   `spread_skill_ratio_member_feedback`;
 - pooled over the file: `rfne_pooled` (norms over all samples, as the FLEX code per batch),
-  `spread_skill_ratio_pooled`, `rank_histogram(rank_bin)` and its `rank_flatness`, `pull_mean`,
-  `pull_std`;
+  `spread_skill_ratio_pooled` (forecasts also `spread_skill_ratio_pooled_member_feedback`, the
+  same estimator on the member-feedback rollouts), `rank_histogram(rank_bin)` and its
+  `rank_flatness`, `pull_mean`, `pull_std`;
 - spectra over `wavenumber` (Hann-windowed patches; see `spectra`): `energy_spectrum_target`,
   `energy_spectrum_prediction` (mean over members of each member's spectrum),
   `energy_spectrum_ensemble_mean`, the enstrophy spectra likewise, and
@@ -119,6 +120,7 @@ def run(config: EvaluateConfig, execution: EvaluateExecution, sample_file: str |
                 per_sample.setdefault("crps_member_feedback", []).append(scores["crps"])
                 per_sample.setdefault("spread_skill_ratio_member_feedback", []).append(
                     scores["spread_skill_ratio"])  # fmt: skip
+                _accumulate_spread(pooled, other, truth, "_member_feedback")
             _accumulate(pooled, ensemble, truth, members, config, from_vorticity)
             if walled:
                 walls = np.asarray(ds["touches_wall"][chunk]).astype(bool)
@@ -140,14 +142,21 @@ def _energy(fields: np.ndarray, from_vorticity: bool) -> np.ndarray:
     return spectra.energy_spectrum(fields, from_vorticity, window=True)
 
 
+def _accumulate_spread(pooled, ensemble, truth, suffix: str = "") -> None:
+    """Sums over samples and pixels (per lead) of the ensemble mean's squared error and of the
+    members' unbiased variance: the two halves of the pooled spread/skill ratio."""
+    axes = (0, -2, -1)
+    pooled.add(f"error_squared{suffix}", ((ensemble.mean(axis=1) - truth) ** 2).sum(axis=axes))
+    if ensemble.shape[1] > 1:
+        pooled.add(f"variance{suffix}", ensemble.var(axis=1, ddof=1).sum(axis=axes))
+
+
 def _accumulate(pooled, ensemble, truth, members, config, from_vorticity) -> None:
     mean = ensemble.mean(axis=1)
-    sample_axis = 0
-    pooled.add("error_squared", ((mean - truth) ** 2).sum(axis=(sample_axis, -2, -1)))
-    pooled.add("truth_squared", (truth**2).sum(axis=(sample_axis, -2, -1)))
+    _accumulate_spread(pooled, ensemble, truth)
+    pooled.add("truth_squared", (truth**2).sum(axis=(0, -2, -1)))
     pooled.count += len(truth)
     if members > 1:
-        pooled.add("variance", ensemble.var(axis=1, ddof=1).sum(axis=(sample_axis, -2, -1)))
         leads = truth.shape[1:-2]
         hist = [calibration.rank_histogram(ensemble[:, :, lead] if leads else ensemble,
                                            truth[:, lead] if leads else truth, config.rank_stride)
@@ -179,6 +188,15 @@ def _accumulate_regions(pooled, ensemble, truth, walls, from_vorticity) -> None:
             pooled.add(f"region_count_{region}", int(chosen.sum()))
 
 
+def _pooled_ratio(sums: dict, members: int, suffix: str = "") -> np.ndarray:
+    """sqrt((M+1)/M sum of variances / sum of squared errors of the ensemble mean), per lead:
+    both sums run over the same samples and pixels (Fortin et al. 2014)."""
+    variance, error = (
+        np.atleast_1d(sums[f"{name}{suffix}"]) for name in ("variance", "error_squared")
+    )
+    return np.sqrt((members + 1) / members * variance / error)
+
+
 def _write(config, execution, sample_file, output, attrs, per_sample, pooled, members,
            forecast) -> Path:  # fmt: skip
     lead = (dims.LEAD,) if forecast else ()
@@ -198,8 +216,7 @@ def _write(config, execution, sample_file, output, attrs, per_sample, pooled, me
     error_squared = np.atleast_1d(sums["error_squared"])
     rfne_pooled = np.sqrt(error_squared / np.atleast_1d(sums["truth_squared"]))
     if members > 1:
-        # spread / skill = sqrt(sum of variances / sum of squared errors): same pixel count
-        ratio = np.sqrt((members + 1) / members * np.atleast_1d(sums["variance"]) / error_squared)
+        ratio = _pooled_ratio(sums, members)
         counts = sums["rank_histogram"]
         flatness = [calibration.rank_flatness(c) for c in counts]
         pull_mean = sums["pull_sum"] / sums["pull_count"]
@@ -214,6 +231,11 @@ def _write(config, execution, sample_file, output, attrs, per_sample, pooled, me
     data["spread_skill_ratio_pooled"] = (lead, per_lead(ratio),
                                          {**scalar, "long_name": "sqrt((M+1)/M) spread / skill "
                                           "over all samples"})  # fmt: skip
+    if forecast:
+        feedback = _pooled_ratio(sums, members, "_member_feedback") if members > 1 else ratio
+        data["spread_skill_ratio_pooled_member_feedback"] = (
+            lead, feedback, {**scalar, "long_name": "sqrt((M+1)/M) spread / skill over all "
+                             "samples, each member fed its own history"})  # fmt: skip
     data["rank_histogram"] = ((*lead, dims.RANK_BIN), per_lead(counts),
                               {**scalar, "long_name": "counts of the rank of the truth"})  # fmt: skip
     data["rank_flatness"] = (lead, per_lead(flatness),

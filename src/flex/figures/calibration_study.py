@@ -14,8 +14,8 @@ number of steps is the cost. Per task, method, network evaluations, split and le
 - `rank_flatness` of the rank histogram (Candille and Talagrand 2005), `pull_mean`, `pull_std`
   of (ensemble mean - truth) / ensemble std (0 and 1 when calibrated);
 - `crps` (fair, of the members) and `rfne` of the ensemble mean;
-- forecasts also the member-feedback rollout's (each member fed its own history) spread/skill
-  (mean over samples), CRPS and RFNE.
+- forecasts also the member-feedback rollout's (each member fed its own history) pooled
+  spread/skill, CRPS and RFNE (at the first lead both rollouts are the same ensemble).
 
 `target`, at the study's sampling steps (the paper's two network evaluations): whether the method
 meets the calibration target, spread/skill in [`SPREAD_SKILL_RANGE`] with a CRPS below and an
@@ -43,7 +43,7 @@ METRICS = {
     "pull_std": "pull_std",
     "crps": "crps",
     "rfne": "rfne",
-    "spread_skill_member_feedback": "spread_skill_ratio_member_feedback",
+    "spread_skill_member_feedback": "spread_skill_ratio_pooled_member_feedback",
     "crps_member_feedback": "crps_member_feedback",
     "rfne_member_feedback": "rfne_member_feedback",
 }

@@ -217,7 +217,7 @@ def calibration_study(rows: list[dict]):
     panels = (("spread_skill", "spread/skill (1: calibrated)"), ("pull_std", "pull std (1)"),
               ("crps", "CRPS"), ("rfne", "RFNE of the ensemble mean"))  # fmt: skip
     figure, axes = plt.subplots(len(tasks), len(panels), figsize=(16, 3.4 * len(tasks)),
-                                squeeze=False)  # fmt: skip
+                                squeeze=False, layout="constrained")  # fmt: skip
     methods = sorted({r["method"] for r in rows})
     for axes_row, task in zip(axes, tasks, strict=True):
         for index, method in enumerate(methods):

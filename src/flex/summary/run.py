@@ -8,7 +8,8 @@ ensemble_size, lead (0 for super-resolution), then each metric: the mean over sa
 per-sample scores (rfne, mse, mae, psnr, ssim, crps, spread, skill, spread_skill_ratio; forecasts
 also pearson, rfne_member_feedback, crps_member_feedback, spread_skill_ratio_member_feedback) and
 the pooled ones (rfne_pooled,
-spread_skill_ratio_pooled, rank_flatness, pull_mean, pull_std).
+spread_skill_ratio_pooled, rank_flatness, pull_mean, pull_std; forecasts also
+spread_skill_ratio_pooled_member_feedback).
 
 A wall-bounded trajectory also gets a row per region of its evaluation patches, split
 `held_out_boundary_wall` (patches that touch a wall) and `held_out_boundary_interior` (the
@@ -34,7 +35,7 @@ KEYS = ("task", "model", "variable", "reynolds_number", "split", "study", "sampl
 METRICS = ("rfne", "rfne_pooled", "mse", "mae", "psnr", "ssim", "crps", "spread", "skill",
            "spread_skill_ratio", "spread_skill_ratio_pooled", "rank_flatness", "pull_mean",
            "pull_std", "pearson", "rfne_member_feedback", "crps_member_feedback",
-           "spread_skill_ratio_member_feedback")  # fmt: skip
+           "spread_skill_ratio_member_feedback", "spread_skill_ratio_pooled_member_feedback")  # fmt: skip
 
 
 def rows_of(path: Path) -> list[dict]:
