@@ -61,9 +61,9 @@ FORECAST_ONLY = {
 }
 
 
-def _scores(ensemble: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-sample scores; ensemble (S, M, [L,] y, x), truth (S, [L,] y, x)."""
-    mean = ensemble.mean(axis=1)
+def _scores(ensemble: np.ndarray, mean: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-sample scores; ensemble (S, M, [L,] y, x), its mean over members and truth
+    (S, [L,] y, x)."""
     members = ensemble.shape[1]
     out = {
         "rfne": errors.rfne(mean, truth), "mse": errors.mse(mean, truth),
@@ -111,17 +111,19 @@ def run(config: EvaluateConfig, execution: EvaluateExecution, sample_file: str |
             chunk = slice(start, min(total, start + execution.samples_per_chunk))
             ensemble, truth = (_read(ds, name, chunk, sample_file) for name in ("prediction",
                                                                                  "target"))  # fmt: skip
-            for name, value in _scores(ensemble, truth).items():
+            mean = ensemble.mean(axis=1)
+            for name, value in _scores(ensemble, mean, truth).items():
                 per_sample.setdefault(name, []).append(value)
             if forecast:
                 other = _read(ds, "prediction_member_feedback", chunk, sample_file)
-                scores = _scores(other, truth)
+                other_mean = other.mean(axis=1)
+                scores = _scores(other, other_mean, truth)
                 per_sample.setdefault("rfne_member_feedback", []).append(scores["rfne"])
                 per_sample.setdefault("crps_member_feedback", []).append(scores["crps"])
                 per_sample.setdefault("spread_skill_ratio_member_feedback", []).append(
                     scores["spread_skill_ratio"])  # fmt: skip
-                _accumulate_spread(pooled, other, truth, "_member_feedback")
-            _accumulate(pooled, ensemble, truth, members, config, from_vorticity)
+                _accumulate_spread(pooled, other, other_mean, truth, "_member_feedback")
+            _accumulate(pooled, ensemble, mean, truth, members, config, from_vorticity)
             if walled:
                 walls = np.asarray(ds["touches_wall"][chunk]).astype(bool)
                 per_sample.setdefault("touches_wall", []).append(walls.astype(np.int8))
@@ -142,18 +144,17 @@ def _energy(fields: np.ndarray, from_vorticity: bool) -> np.ndarray:
     return spectra.energy_spectrum(fields, from_vorticity, window=True)
 
 
-def _accumulate_spread(pooled, ensemble, truth, suffix: str = "") -> None:
+def _accumulate_spread(pooled, ensemble, mean, truth, suffix: str = "") -> None:
     """Sums over samples and pixels (per lead) of the ensemble mean's squared error and of the
     members' unbiased variance: the two halves of the pooled spread/skill ratio."""
     axes = (0, -2, -1)
-    pooled.add(f"error_squared{suffix}", ((ensemble.mean(axis=1) - truth) ** 2).sum(axis=axes))
+    pooled.add(f"error_squared{suffix}", ((mean - truth) ** 2).sum(axis=axes))
     if ensemble.shape[1] > 1:
         pooled.add(f"variance{suffix}", ensemble.var(axis=1, ddof=1).sum(axis=axes))
 
 
-def _accumulate(pooled, ensemble, truth, members, config, from_vorticity) -> None:
-    mean = ensemble.mean(axis=1)
-    _accumulate_spread(pooled, ensemble, truth)
+def _accumulate(pooled, ensemble, mean, truth, members, config, from_vorticity) -> None:
+    _accumulate_spread(pooled, ensemble, mean, truth)
     pooled.add("truth_squared", (truth**2).sum(axis=(0, -2, -1)))
     pooled.count += len(truth)
     if members > 1:
