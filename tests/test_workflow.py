@@ -86,6 +86,24 @@ def test_the_cuda_overlay_selects_existing_environments_and_a_missing_one_is_nam
     assert "'execution.environments.torch' = 'envs/torch-rocm.yaml': no such file" in done.stderr
 
 
+def test_the_samplers_overlay_adds_ancestral_ddim_to_the_steps_study_only(workdir):
+    """config/samplers.yaml over the default study: one more sampler in the steps study, i.e.
+    tasks x steps x test trajectories more sample and evaluate jobs, and nothing else more."""
+    default = ROOT / "config/config.yaml"
+    dry = ("-n", "--cores", "2", "--configfile", str(default))
+    plain = job_counts(snakemake(workdir, *dry).stdout)
+    both = job_counts(snakemake(workdir, *dry, str(ROOT / "config/samplers.yaml")).stdout)
+    study, overlay = read_yaml(default), read_yaml(ROOT / "config/samplers.yaml")
+    overlay_etas = overlay["sample"]["steps_study_etas"]
+    added_etas = len(overlay_etas) - len(study["sample"]["steps_study_etas"])
+    added = (added_etas * len(study["train"]["tasks"]) * len(study["sample"]["steps_study"])
+             * _test_trajectories(study))  # fmt: skip
+    assert added > 0
+    assert both.pop("sample") - plain.pop("sample") == added
+    assert both.pop("evaluate") - plain.pop("evaluate") == added
+    assert both == plain
+
+
 def test_slurm_profile_dry_run_gives_gpu_rules_a_gpu(workdir):
     done = snakemake(workdir, "-n", "--cores", "all", "--profile", "slurm")
     text = done.stdout + done.stderr
