@@ -1,5 +1,5 @@
-"""The GPU check (bench/gpu_check.py) and the wall-bounded solver's bench run end to end on the
-CPU at a small size."""
+"""The GPU check (bench/gpu_check.py), the wall-bounded solver's bench and the residual-stream
+probe run on the CPU at a small size."""
 
 from __future__ import annotations
 
@@ -46,3 +46,27 @@ def test_the_channel_bench_prints_the_ratio_for_each_grid():
     (row,) = [line for line in done.stdout.splitlines() if line.startswith("| 16^2")]
     periodic, channel, ratio = (float(cell) for cell in row.strip("|").split("|")[1:])
     assert periodic > 0 and channel > 0 and abs(ratio - channel / periodic) < 0.01
+
+
+def test_the_residual_stream_probe_tells_a_live_network_from_a_diverged_one():
+    """bench/residual_stream.py: a freshly built UViT keeps an O(1) stream and its output follows
+    z and the task input. Give its decoder's skip fusions a huge constant bias (the direction a
+    diverged optimiser grows, common to every token and input): the stream grows by orders of
+    magnitude, the last LayerNorm maps every token to the same vector, and the output no longer
+    depends on z or the input, as in the forecasting UViT trained with Lion at 2e-4."""
+    import torch
+
+    from bench.residual_stream import measure
+    from flex.models import build_model, preset
+
+    torch.manual_seed(0)
+    model = build_model(preset("uvit", "tiny", 2, 32)).eval()
+    alive = measure(model, channels=2, size=32)
+    assert max(alive["stream"]) < 10
+    assert min(alive["input_change"], alive["z_change"]) > 0.05 * alive["output"]
+    with torch.no_grad():
+        for block in model.decoder.blocks:
+            block.fuse.bias.copy_(1e5 * torch.randn_like(block.fuse.bias))
+    dead = measure(model, channels=2, size=32)
+    assert dead["stream"][-1] > 1e4 * max(alive["stream"])
+    assert max(dead["input_change"], dead["z_change"]) < 1e-3 * alive["output"]
