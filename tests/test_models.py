@@ -16,6 +16,14 @@ PAPER_COUNTS = {"small": 49.7e6, "medium": 199.2e6, "big": 949.8e6}
 PAPER_MULTITASK_COUNTS = {"small": 58.3e6, "medium": 233.8e6, "big": 1089.8e6}
 # UViT(model_size=...) of the authors' code, single-task super-resolution at 256^2
 PAPER_UVIT_COUNTS = {"small": 40.2e6, "medium": 158.8e6, "big": 759.6e6}
+# UNet(256, model_size=...) of the authors' code, counted part by part on the instantiated
+# modules: (common encoder with its time and Re embeddings, super-resolution task encoder,
+# forecasting task encoder, decoder with its embeddings); single-task sr 45.1M / 180.4M / 721.1M
+PAPER_UNET_PARTS = {
+    "small": (13_264_000, 11_154_528, 11_154_816, 20_730_081),
+    "medium": (52_984_064, 44_572_864, 44_573_440, 82_821_569),
+    "big": (211_792_384, 178_200_960, 178_202_112, 331_088_769),
+}
 
 
 @pytest.mark.parametrize("size", sorted(PAPER_COUNTS))
@@ -105,6 +113,18 @@ def test_tiny_flex_keeps_the_proportions_of_small():
     assert 1e6 < parameter_count(tiny) < 5e6  # trainable on a laptop CPU
 
 
+@pytest.mark.parametrize("size", sorted(PAPER_UNET_PARTS))
+def test_unet_presets_have_the_authors_parameter_counts_part_by_part(size):
+    common, sr_task, fc_task, decoder = PAPER_UNET_PARTS[size]
+    with torch.device("meta"):
+        sr, fc = (build_model(preset("unet", size, channels, 256)) for channels in (1, 2))
+    assert parameter_count(sr.encoder) + parameter_count(sr.time) + parameter_count(
+        sr.reynolds) == common  # fmt: skip
+    assert parameter_count(sr.task_encoder) + parameter_count(sr.task_reynolds) == sr_task
+    assert parameter_count(fc.task_encoder) + parameter_count(fc.task_reynolds) == fc_task
+    assert parameter_count(sr) == common + sr_task + decoder
+
+
 def test_tiny_unet_has_the_parameters_of_tiny_flex():
     with torch.device("meta"):
         flex, unet = (build_model(preset(b, "tiny", 1, 64)) for b in ("flex", "unet"))
@@ -137,11 +157,13 @@ def test_uvit_unpatchify_inverts_the_patch_tokens():
     torch.testing.assert_close(unpatchify(tokens, 8, 24), image)
 
 
-def test_uvit_linear_layers_start_xavier_uniform_with_zero_bias():
-    """The authors' initialisation: |w| <= sqrt(6 / (fan_in + fan_out)), spread over the whole
-    range (not PyTorch's default, bounded by 1 / sqrt(fan_in)), and zero bias."""
+@pytest.mark.parametrize("backbone", ["flex", "flex_mt", "uvit"])
+def test_linear_layers_start_xavier_uniform_with_zero_bias(backbone):
+    """The authors' initialisation of FLEX and UViT: |w| <= sqrt(6 / (fan_in + fan_out)), spread
+    over the whole range (not PyTorch's default, bounded by 1 / sqrt(fan_in)), and zero bias."""
     torch.manual_seed(0)
-    model = build_model(preset("uvit", "tiny", 1, 64))
+    model = (multitask("tiny", 64) if backbone == "flex_mt"
+             else build_model(preset(backbone, "tiny", 1, 64)))  # fmt: skip
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert len(linears) > 50
     for layer in linears:

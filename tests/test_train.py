@@ -409,3 +409,16 @@ def test_the_multitask_model_trains_through_the_stage_and_samples_each_task(tiny
         members = predict(for_task(model, task), MODEL_KINDS["flex_mt"], x, x[:, -1:],
                           torch.rand(1), [[1, 2]], 2, CosineLogSNR())  # fmt: skip
         assert members.shape == (1, 2, 1, 32, 32) and torch.isfinite(members).all()
+
+
+def test_the_forecasting_u_net_s_task_encoder_drops_as_the_authors():
+    """Their U-Net's forecasting task encoder alone has dropout 0.15; every other part of it,
+    and the super-resolution U-Net, has the study's `dropout`."""
+    from flex.train.run import model_config
+
+    for task, expected in (("sr", STUDY.train.defaults.dropout), ("fc", 0.15)):
+        model = build_model(model_config(tiny_job(model="unet", task=task)))
+        task_rates = {m.p for m in model.task_encoder.modules() if isinstance(m, torch.nn.Dropout)}
+        rest = {m.p for name, m in model.named_modules()
+                if isinstance(m, torch.nn.Dropout) and not name.startswith("task_encoder.")}  # fmt: skip
+        assert task_rates == {expected} and rest == {STUDY.train.defaults.dropout}

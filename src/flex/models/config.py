@@ -31,6 +31,7 @@ class ModelConfig:
     tasks: tuple[str, ...] = ()
     task_channels: tuple[int, ...] = ()
     token_patch: int = 0  # UViT: side of the pixel patch of one token
+    task_dropout: float | None = None  # U-Net: the task encoder's dropout (None: `dropout`)
 
     def __post_init__(self) -> None:
         if len(self.channels) != len(self.blocks):
@@ -72,11 +73,12 @@ FLEX_PRESETS = {
 }
 
 UNET_PRESETS = {
-    # ADM-style U-Net baseline: base width x channel_mult, attention at the coarse levels.
-    # `tiny`: `small` at a quarter of its widths, the last one 60 (not 64) so that its parameter
-    # count matches FLEX tiny's (3.11M against 3.12M: a comparison at equal size)
+    # the authors' UNet(model_size=...): base width x channel_mult, attention at the two coarsest
+    # levels (theirs: at 32^2 and 16^2 of a 256^2 patch, levels 3 and 4).
+    # `tiny`: `small` at a quarter of its widths, the last one 68 (not 64) so that its parameter
+    # count matches FLEX tiny's (3.13M against 3.12M: a comparison at equal size)
     "tiny": dict(
-        channels=(8, 16, 32, 32, 60),
+        channels=(8, 16, 32, 32, 68),
         blocks=(1, 2, 2, 2, 6),
         attention_levels=(3, 4),
         heads=4,
@@ -107,6 +109,10 @@ UVIT_PRESETS = {
 }
 
 PRESETS = {"flex": FLEX_PRESETS, "unet": UNET_PRESETS, "uvit": UVIT_PRESETS}
+
+# (backbone, task) -> the task encoder's dropout where the authors' differs from the model's
+# `dropout`: their U-Net's forecasting task encoder drops 0.15
+TASK_DROPOUT = {("unet", "fc"): 0.15}
 
 
 def preset(

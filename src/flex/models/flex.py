@@ -7,6 +7,9 @@
     x              = LayerNorm -> drop cond token -> (B, D, h, w) + task bottleneck
     v_hat          = ConvDecoder(x; skips = common + task)       # strong conditioning
 
+Every nn.Linear starts Xavier-uniform with zero bias (the authors' `initialize_weights`), the
+learned token positions truncated-normal with std 0.02.
+
 `encode_task` and `denoise` split the two, so that a sampler computes the task features once per
 input and reuses them over every step and ensemble member.
 
@@ -26,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flex.models.blocks import FourierEmbedding, ScalarEmbedding, TransformerBlock
+from flex.models.blocks import FourierEmbedding, ScalarEmbedding, TransformerBlock, xavier_linears
 from flex.models.config import ModelConfig
 from flex.models.encoder import ConvDecoder, ConvEncoder
 
@@ -135,6 +138,7 @@ class Flex(nn.Module):
         self.config = config
         self.task_encoder = TaskEncoder(config, config.input_channels)
         self._build_common(config)
+        xavier_linears(self)  # the authors' initialisation
 
     def _build_common(self, config: ModelConfig) -> None:
         """The parts that do not see the task input: embeddings, common encoder, latent
@@ -176,6 +180,7 @@ class FlexMultiTask(Flex):
             for task, channels in zip(config.tasks, config.task_channels, strict=True)
         })  # fmt: skip
         self._build_common(config)
+        xavier_linears(self)
 
     def _task_encoder(self, task: str | None) -> TaskEncoder:
         if task not in self.task_encoders:

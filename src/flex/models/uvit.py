@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from flex.models.blocks import FourierEmbedding, ScalarEmbedding, TransformerBlock
+from flex.models.blocks import FourierEmbedding, ScalarEmbedding, TransformerBlock, xavier_linears
 from flex.models.config import ModelConfig
 from flex.models.flex import LatentTransformer, TaskFeatures
 
@@ -96,11 +96,7 @@ class UViT(nn.Module):
         self.task_encoder = TokenEncoder(config, config.input_channels, with_time=False)
         self.encoder = TokenEncoder(config, 1, with_time=True)
         self.decoder = UViTDecoder(config)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        xavier_linears(self)
 
     def encode_task(self, task_input: torch.Tensor, reynolds: torch.Tensor) -> TaskFeatures:
         return TaskFeatures(*self.task_encoder(task_input, reynolds))

@@ -60,6 +60,7 @@ from flex.errors import StageFailure
 from flex.io.netcdf import atomic_output
 from flex.kinds import INPUT_CHANNELS, MODEL_KINDS
 from flex.models import ModelConfig, build_model, checkpoint, for_task, parameter_count, preset
+from flex.models.config import TASK_DROPOUT
 from flex.train.ema import EMA
 from flex.train.launch import slurm_rendezvous
 from flex.train.objectives import batch_loss, crps_settings
@@ -208,16 +209,18 @@ def model_config(job: TrainJob) -> ModelConfig:
                       dropout=settings.dropout, tasks=job.tasks,
                       task_channels=tuple(INPUT_CHANNELS[t] for t in job.tasks))  # fmt: skip
     return preset(kind.backbone, settings.model_size, INPUT_CHANNELS[job.task], job.patch_sizes[0],
-                  dropout=settings.dropout)  # fmt: skip
+                  dropout=settings.dropout,
+                  task_dropout=TASK_DROPOUT.get((kind.backbone, job.task)))  # fmt: skip
 
 
 def start_from(model: torch.nn.Module, architecture: ModelConfig, path: Path,
                job: TrainJob) -> None:  # fmt: skip
     """Fine-tuning: load the weights of the trained model file `path` (its EMA weights, what
     sampling uses) into `model`; the optimiser and the EMA start afresh from them. The file's
-    architecture must be the job's but for dropout (which has no weights)."""
+    architecture must be the job's but for the dropouts (which have no weights)."""
     state = checkpoint.load(path)
-    theirs = dataclasses.replace(checkpoint.model_config_of(state), dropout=architecture.dropout)
+    theirs = dataclasses.replace(checkpoint.model_config_of(state), dropout=architecture.dropout,
+                                 task_dropout=architecture.task_dropout)  # fmt: skip
     if theirs != architecture:
         differ = [field.name for field in dataclasses.fields(ModelConfig)
                   if getattr(theirs, field.name) != getattr(architecture, field.name)]  # fmt: skip
