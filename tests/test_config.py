@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from flex.config import ConfigError
-from flex.config.load import load_study, load_study_file
+from flex.config.load import layered, load_study, load_study_file, merged
 from tests.conftest import ROOT, SCHEMA
 
 
@@ -243,3 +243,19 @@ def test_check_config_never_prints_a_traceback(tmp_path):
         assert "Traceback" not in text, (name, text)
     partial = _check_config("partial.yaml", cwd=tmp_path).stdout
     assert "sample.sampling_steps" in partial and "sample.ensemble_size" not in partial
+
+
+def test_a_file_that_sets_the_per_job_overrides_replaces_the_default_s():
+    """Merged key by key as Snakemake does, but `train.overrides` whole: a study that sets it
+    does not inherit the default study's overrides; one that leaves it out does."""
+    default = {"train": {"models": ["flex"], "overrides": {"fc/uvit": {"learning_rate": 5e-5}}},
+               "sample": {"ensemble_size": 8, "seed": 0}}  # fmt: skip
+    study = {"train": {"overrides": {"sr/flex": {"learning_rate": 1e-4}}},
+             "sample": {"ensemble_size": 4}}  # fmt: skip
+    assert merged(default, study) == {
+        "train": {"models": ["flex"], "overrides": {"sr/flex": {"learning_rate": 1e-4}}},
+        "sample": {"ensemble_size": 4, "seed": 0}}  # fmt: skip
+    assert merged(default, {"train": {"overrides": {}}})["train"]["overrides"] == {}
+    assert merged(default, {"sample": {"seed": 1}})["train"] == default["train"]
+    assert layered(default, study, {"sample": {"seed": 2}})["sample"] == {"ensemble_size": 4,
+                                                                          "seed": 2}  # fmt: skip

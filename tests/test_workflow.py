@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import xarray as xr
 import yaml
 
 from flex.kinds import MODEL_KINDS, training_task
-from tests.conftest import ROOT, TINY, link_workflow, read_yaml, snakemake
+from tests.conftest import LINKED, ROOT, TINY, link_workflow, read_yaml, snakemake
 
 
 @pytest.fixture
@@ -312,3 +313,29 @@ def test_figures_tables_and_the_report(tiny_results):
     for table in ("claims.csv", "sr.csv", "fc.csv", "summary.csv", "history.csv"):
         assert table in report, table
     assert '"figure"' in report and '"model"' in report  # label columns
+
+
+def test_the_default_study_s_overrides_do_not_leak_into_another_study(tmp_path):
+    """With per-job overrides in config/config.yaml: a --configfile that sets train.overrides
+    (the tiny study: {}) trains without them; a partial one that leaves them out inherits them
+    (Snakemake merges key by key; the workflow replaces this one mapping whole)."""
+    workdir = tmp_path / "workflow"
+    workdir.mkdir()
+    for name in LINKED:
+        if name != "config":
+            (workdir / name).symlink_to(ROOT / name)
+    shutil.copytree(ROOT / "config", workdir / "config")
+    default = read_yaml(ROOT / "config/config.yaml")
+    default["train"]["overrides"] = {"sr/flex": {"learning_rate": 0.000123}}
+    (workdir / "config/config.yaml").write_text(yaml.safe_dump(default))
+    (workdir / "partial.yaml").write_text("sample: {ensemble_size: 4}\n")
+
+    def train_commands(*configfiles: str) -> list[str]:
+        done = snakemake(workdir, "-n", "-p", "--cores", "2", "results/train/sr/flex/model.pt",
+                         "--configfile", *configfiles)  # fmt: skip
+        return [line for line in done.stdout.splitlines() if "-m flex.train" in line]
+
+    tiny = train_commands(str(TINY))
+    assert tiny and not any("0.000123" in line for line in tiny)
+    partial = train_commands("partial.yaml")
+    assert partial and all("0.000123" in line for line in partial)

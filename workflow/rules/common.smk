@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 try:
     from flex import paths
     from flex.config import ConfigError
-    from flex.config.load import load_study
+    from flex.config.load import layered, load_study, read_yaml
     from flex.kinds import TASK_TITLES, TRIVIAL
     from flex.plan import ENTRY_MODULES, EXECUTION_SECTIONS, StudyPlan
     from flex.train.launch import launch
@@ -20,6 +20,15 @@ except ImportError as error:
     )
 
 try:
+    if workflow.overwrite_configfiles or workflow.config_settings.config:
+        # Snakemake merged --configfile / --config over the Snakefile's configfile key by key;
+        # redo the merge by the package's rule (flex.config.load.merged), under which a file that
+        # sets train.overrides sets all of them
+        given = [Path(path).absolute() for path in workflow.overwrite_configfiles]
+        default = [p for p in workflow.configfiles if Path(p).absolute() not in given]
+        layers = [read_yaml(path) or {} for path in [*default, *given]]
+        config.clear()
+        config.update(layered({}, *layers, dict(workflow.config_settings.config)))
     PLAN = StudyPlan(
         load_study(config, workflow.source_path("../../config/schema.yaml"))
     )

@@ -4,7 +4,10 @@
 
 Used by the workflow at parse time (before any job starts) and by `flex check-config`, which
 reads a file as Snakemake does: `--configfile FILE` is merged over config/config.yaml key by key
-(`merged`), so a partial file takes the default study's values for what it leaves out.
+(`merged`), so a partial file takes the default study's values for what it leaves out. A file
+that sets one of the `REPLACED` mappings sets the whole of it: per-job overrides name one study's
+jobs, so the default study's never leak into another study (the workflow applies the same rule:
+`layered`, called from workflow/rules/common.smk).
 """
 
 from __future__ import annotations
@@ -66,14 +69,32 @@ def read_yaml(path: str | Path, what: str = "configuration") -> Any:
         raise ConfigError([f"{path} is not valid YAML{line}: {problem}"], str(path)) from None
 
 
-def merged(default: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """`override` merged over `default` key by key, recursively (Snakemake's --configfile)."""
+REPLACED = frozenset({("train", "overrides")})
+"""Mappings that a configuration file replaces as a whole instead of merging into."""
+
+
+def merged(
+    default: Mapping[str, Any], override: Mapping[str, Any], _path: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """`override` merged over `default` key by key, recursively (Snakemake's --configfile), but
+    for the `REPLACED` mappings, which `override` replaces whole where it sets them."""
     out = copy.deepcopy(dict(default))
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merged(out[key], value)
+        path = (*_path, key)
+        if (isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+                and path not in REPLACED):  # fmt: skip
+            out[key] = merged(out[key], value, path)
         else:
             out[key] = copy.deepcopy(value)
+    return out
+
+
+def layered(default: Mapping[str, Any], *overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`default`, then each of `overrides` merged over it in turn (`snakemake --configfile A B
+    --config ...`: the default study, A, B, the command line)."""
+    out = dict(default)
+    for override in overrides:
+        out = merged(out, override)
     return out
 
 
