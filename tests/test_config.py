@@ -194,6 +194,14 @@ CROSS_FIELD = [
     (lambda c: c["train"].update(overrides={"fc/flex_raw": {"init_from": "flex",
                                                             "model_size": "small"}}),
      ["fc/flex_raw is 'small' but fc/flex is 'tiny'", "a model of the same model_size"]),
+    # a model trained on walls needs wall-bounded runs at a training Reynolds number
+    (lambda c: c["train"].update(models=["flex", "flex_walls"]),
+     ["'train.models' has 'flex_walls', which trains on the wall-bounded trajectories",
+      "'held_out_boundary.reynolds_numbers' = ['60']",
+      "'reynolds_numbers.train' (['40', '80', '160']) among them"]),
+    (lambda c: (c["train"].update(models=["flex", "flex_walls"]),
+                c["held_out_boundary"].update(boundaries=[], reynolds_numbers=[40])),
+     ["'held_out_boundary.boundaries' = [] and 'held_out_boundary.reynolds_numbers' = ['40']"]),
 ]  # fmt: skip
 
 

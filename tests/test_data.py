@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from flex.config.load import load_study
-from flex.data.examples import TaskExamples, TrajectoryFiles, residual
+from flex.data.examples import TaskExamples, TrajectoryFiles, random_location, residual
 from flex.data.patches import read_patch, tiling_corners, wrapped_slices
 from flex.data.splits import SPLITS, Trajectory, all_trajectories, trajectories
 from flex.data.statistics import read_statistics
@@ -90,6 +90,19 @@ def _bicubic_error(coarse_points: int, factor: int = 4) -> float:
     exact = field(*np.meshgrid(fine_x, fine_x, indexing="xy"))
     margin = 2 * factor  # the per-patch up-sampling has no neighbours beyond the edge
     return float(np.abs(fine - exact)[margin:-margin, margin:-margin].max())
+
+
+def test_random_corners_wrap_in_the_box_but_never_across_walls():
+    corners = {False: set(), True: set()}
+    for index in range(400):
+        rng = np.random.default_rng((0, 0, index))
+        f, _, y0, x0 = random_location(rng, [range(5), range(5)], 64, 8, (False, True), 32)
+        corners[f == 1].add((y0, x0))
+    box_rows = {y for y, _ in corners[False]}
+    walled_rows = {y for y, _ in corners[True]}
+    assert box_rows == set(range(0, 64, 8))  # the periodic patch wraps around
+    assert walled_rows == set(range(0, 64 - 32 + 1, 8))  # from one wall to the other, no wrap
+    assert {x for _, x in corners[True]} == set(range(0, 64, 8))  # x stays periodic
 
 
 def test_bicubic_upsampling_equals_keys_cubic_convolution():

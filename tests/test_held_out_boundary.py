@@ -3,6 +3,8 @@ stage refusing a trajectory of the other boundary, and the summary's scores by w
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -79,3 +81,44 @@ def test_the_sample_stage_refuses_a_trajectory_of_another_boundary(tiny_results,
             tiny_results / "results/coarsen/channel/re60_seed13.nc", None, tmp_path / "y.nc",
             progress=False)  # fmt: skip
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_flex_walls_fine_tunes_on_wall_bounded_runs_through_the_workflow(tiny_results, tmp_path):
+    """The tiny study, super-resolution only, plus `flex_walls` fine-tuned from `flex` on the
+    channel runs at a training Re: only the new jobs run (the periodic models are reused), the
+    model starts from flex's weights, learns from the channel files only, and is scored between
+    walls and in the box, with its claim in the claims table."""
+    import yaml
+
+    from tests.conftest import (
+        TINY,
+        link_workflow,
+        only_task,
+        read_yaml,
+        snakemake,
+        with_the_tiny_results,
+    )
+
+    (tmp_path / "workflow").mkdir()
+    workdir = with_the_tiny_results(tiny_results, link_workflow(tmp_path / "workflow"))
+    raw = only_task(read_yaml(TINY), "sr")
+    raw["train"]["models"] = ["flex", "flex_walls"]
+    raw["held_out_boundary"]["reynolds_numbers"] = [60, 160]
+    raw["train"]["overrides"] = {"sr/flex_walls": {"init_from": "flex", "steps": 4}}
+    config = tmp_path / "walls.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    flex_model = workdir / "results/train/sr/flex/model.pt"
+    before = flex_model.stat().st_mtime_ns
+    snakemake(workdir, "--cores", "2", "--configfile", str(config))
+    assert flex_model.stat().st_mtime_ns == before  # the periodic model is not retrained
+    log = (workdir / "logs/train/sr_flex_walls.log").read_text()
+    assert "starting from the weights of results/train/sr/flex/model.pt" in log
+    job = json.loads((workdir / "results/train/sr/flex_walls/job.json").read_text())
+    assert job["job"]["boundaries"] == ["channel"]
+    summary = xr.open_dataset(workdir / "results/evaluate/summary.nc")
+    walled = summary.where((summary.model == "flex_walls") & (summary.study == "boundary"),
+                           drop=True)  # fmt: skip
+    assert sorted(set(walled.reynolds_number.values.tolist())) == [60.0, 160.0]
+    claims = (workdir / "results/tables/claims.md").read_text()
+    assert "training on walls (flex_walls) beats zero-shot flex" in claims

@@ -52,6 +52,33 @@ def changed_jobs(raw: dict, edit) -> dict[str, int]:
     return counts
 
 
+def test_a_model_trained_on_walls_reads_the_wall_bounded_training_runs(raw):
+    raw["train"]["models"] = ["flex", "flex_walls"]
+    raw["held_out_boundary"]["reynolds_numbers"] = [60, 160]  # held out, training
+    raw["train"]["overrides"] = {f"{task}/flex_walls": {"init_from": "flex"}
+                                 for task in ("sr", "fc")}  # fmt: skip
+    plan = plan_of(raw)
+    runs = {(160, 11), (160, 12), (160, 13), (60, 13)}  # train, validation, test seeds; test
+    assert {j.outputs[0] for j in plan.jobs("simulate_boundary")} == {
+        f"results/simulate/channel/re{re}_seed{seed}.nc" for re, seed in runs}  # fmt: skip
+    job = plan.job("train", {"task": "sr", "model": "flex_walls"})
+    assert job.inputs["train_fine"] == ["results/simulate/channel/re160_seed11.nc"]
+    assert job.inputs["validation_fine"] == ["results/simulate/channel/re160_seed12.nc"]
+    assert job.inputs["validation_coarse"] == ["results/coarsen/channel/re160_seed12.nc"]
+    assert job.inputs["init_model"] == "results/train/sr/flex/model.pt"
+    assert job.job.boundaries == ("channel",) and job.job.train_reynolds_numbers == (160.0,)
+    periodic = plan.job("train", {"task": "sr", "model": "flex"})
+    assert periodic.job.boundaries == ("periodic",)
+    assert not any("channel" in path for path in periodic.inputs["train_fine"])
+    # sampled and scored as the others: in the periodic box and between walls
+    for name in ("sr/flex_walls/re60_seed13", "fc/flex_walls/channel/re160_seed13"):
+        assert plan.job("evaluate", {"name": name})
+    # a study without a model trained on walls simulates no wall-bounded training run
+    raw["train"]["models"], raw["train"]["overrides"] = ["flex"], {}
+    assert {j.outputs[0] for j in plan_of(raw).jobs("simulate_boundary")} == {
+        f"results/simulate/channel/re{re}_seed13.nc" for re in (60, 160)}  # fmt: skip
+
+
 # -- the jobs of a study ---------------------------------------------------------------------
 
 

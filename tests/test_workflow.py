@@ -17,8 +17,10 @@ import pytest
 import xarray as xr
 import yaml
 
+from flex.config.load import layered, load_study
 from flex.kinds import MODEL_KINDS, training_task
-from tests.conftest import LINKED, ROOT, TINY, link_workflow, read_yaml, snakemake
+from flex.plan import StudyPlan
+from tests.conftest import LINKED, ROOT, SCHEMA, TINY, link_workflow, read_yaml, snakemake
 
 
 @pytest.fixture
@@ -103,6 +105,31 @@ def test_the_samplers_overlay_adds_ancestral_ddim_to_the_steps_study_only(workdi
     assert both.pop("sample") - plain.pop("sample") == added
     assert both.pop("evaluate") - plain.pop("evaluate") == added
     assert both == plain
+
+
+def test_the_walls_overlay_adds_the_wall_bounded_runs_and_the_fine_tuned_flex(workdir):
+    """config/walls.yaml over the default study: the wall-bounded runs (train, validation and
+    test seeds at its training Re, the test seed at the others), one fine-tuning job per task
+    that starts from that task's FLEX, and the periodic jobs as they were."""
+    default, walls = ROOT / "config/config.yaml", ROOT / "config/walls.yaml"
+    dry = ("-n", "--cores", "2", "--configfile", str(default))
+    plain = job_counts(snakemake(workdir, *dry).stdout)
+    both = job_counts(snakemake(workdir, *dry, str(walls)).stdout)
+    study, overlay = read_yaml(default), read_yaml(walls)["held_out_boundary"]
+    training = [
+        re for re in overlay["reynolds_numbers"] if re in study["reynolds_numbers"]["train"]
+    ]
+    assert training
+    walled = len(overlay["reynolds_numbers"]) * len(study["seeds"]["test"]) + len(training) * (
+        len(study["seeds"]["train"]) + len(study["seeds"]["validation"]))  # fmt: skip
+    assert both["simulate_boundary"] == both["coarsen_boundary"] == walled
+    assert both["train"] - plain["train"] == len(study["train"]["tasks"])
+    assert both["simulate"] == plain["simulate"] and both["coarsen"] == plain["coarsen"]
+    plan = StudyPlan(load_study(layered(study, read_yaml(walls)), SCHEMA))
+    for task in study["train"]["tasks"]:
+        job = plan.job("train", {"task": task, "model": "flex_walls"})
+        assert job.inputs["init_model"] == f"results/train/{task}/flex/model.pt"
+        assert all("/channel/" in path for path in job.inputs["train_fine"])
 
 
 def test_slurm_profile_dry_run_gives_gpu_rules_a_gpu(workdir):

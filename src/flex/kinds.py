@@ -9,6 +9,7 @@
 | `flex_crps` | FLEX | the residual through its sampler: fair CRPS of sampled members | base + sampled r |
 | `uvit` | UViT | v of the residual (diffusion) | base + sampled r |
 | `flex_mt` | FLEX, multi-task | v of each task's residual, both tasks at once (diffusion) | base + r |
+| `flex_walls` | FLEX | as `flex`, trained on the wall-bounded trajectories (fine-tuning) | base + sampled r |
 
 base = the up-sampled coarse field (sr) or the last frame (fc). Each task also has a trivial
 baseline that needs no training: `bicubic` (sr: the base itself) and `persistence` (fc: frame t at
@@ -17,6 +18,9 @@ every lead). `flex_crps` unrolls `crps_steps` DDIM steps in training (`flex.diff
 all the study's tasks, one task encoder per task, trained on all of them at once (one training
 job, in the folder of the pseudo-task `MULTITASK`); it is sampled and scored per task like the
 others.
+`flex_walls` is `flex` trained on the training and validation trajectories of the held-out
+boundaries (`held_out_boundary`), usually fine-tuned from the periodic `flex` (`init_from`): the
+authors' fine-tune mode, to measure what a little wall-bounded data buys over zero-shot.
 The configuration, the study plan, training and sampling all read these tables;
 nothing else lists model names. (No torch here: the workflow imports it at parse time.)
 """
@@ -47,6 +51,7 @@ class ModelKind:
     residual: bool  # learns target - base; otherwise the raw target
     objective: str = "v"  # one of OBJECTIVES
     multitask: bool = False  # one model for all the study's tasks, trained on them jointly
+    walls: bool = False  # trained on the held-out boundaries' trajectories, not the periodic ones
 
 
 MODEL_KINDS = {
@@ -57,6 +62,7 @@ MODEL_KINDS = {
     "flex_crps": ModelKind("flex", diffusion=True, residual=True, objective="crps"),
     "uvit": ModelKind("uvit", diffusion=True, residual=True),
     "flex_mt": ModelKind("flex", diffusion=True, residual=True, multitask=True),
+    "flex_walls": ModelKind("flex", diffusion=True, residual=True, walls=True),
 }
 """The trained models (`train.models` chooses among them)."""
 

@@ -155,6 +155,20 @@ class StudyPlan:
                 for boundary in held_out.boundaries for re in held_out.reynolds_numbers
                 for seed in self.study.seeds.test]  # fmt: skip
 
+    def wall_training_trajectories(self) -> list[tuple[str, Trajectory]]:
+        """(boundary, trajectory) of the wall-bounded runs that a model trained on walls
+        (`ModelKind.walls`) learns from: each training and validation seed at each training
+        Reynolds number of `held_out_boundary.reynolds_numbers`, for each boundary; none in a
+        study without such a model."""
+        if not any(MODEL_KINDS[m].walls for m in self.models):
+            return []
+        study = self.study
+        held_out, seeds = study.held_out_boundary, study.seeds
+        reynolds = [re for re in held_out.reynolds_numbers if re in study.reynolds_numbers.train]
+        return [(boundary, Trajectory(re, seed, split)) for boundary in held_out.boundaries
+                for split, split_seeds in (("train", seeds.train), ("validation", seeds.validation))
+                for re in reynolds for seed in split_seeds]  # fmt: skip
+
     @property
     def needs_coarse(self) -> bool:
         """Only super-resolution reads coarse-grained fields."""
@@ -179,7 +193,8 @@ class StudyPlan:
                 self._add("coarsen", wildcards, {"simulation": paths.simulation_file(re, seed)},
                           (paths.coarse_file(re, seed),), CoarsenJob(study.coarsen))  # fmt: skip
         held_out = study.held_out_boundary
-        for boundary, trajectory in self.boundary_trajectories():
+        for boundary, trajectory in [*self.boundary_trajectories(),
+                                     *self.wall_training_trajectories()]:  # fmt: skip
             re, seed = trajectory.reynolds_number, trajectory.seed
             wildcards = {"boundary": boundary, "re": paths.reynolds_label(re), "seed": str(seed)}
             simulation = paths.boundary_simulation_file(boundary, re, seed)
@@ -200,16 +215,28 @@ class StudyPlan:
 
     # -- train ---------------------------------------------------------------------------------
 
-    def _split_inputs(self, tasks: tuple[str, ...]) -> dict[str, list[str]]:
+    def _split_inputs(self, tasks: tuple[str, ...], walls: bool) -> dict[str, list[str]]:
+        """The training and validation files: the periodic runs, or the wall-bounded ones."""
         inputs: dict[str, list[str]] = {}
         for split in ("train", "validation"):
-            found = self.split(split)
-            inputs[f"{split}_fine"] = [paths.simulation_file(t.reynolds_number, t.seed)
-                                       for t in found]  # fmt: skip
+            if walls:
+                found = [(b, t) for b, t in self.wall_training_trajectories() if t.split == split]
+            else:
+                found = [(None, t) for t in self.split(split)]
+            inputs[f"{split}_fine"] = [self._data_file(b, t, coarse=False) for b, t in found]
             if "sr" in tasks:
-                inputs[f"{split}_coarse"] = [paths.coarse_file(t.reynolds_number, t.seed)
-                                             for t in found]  # fmt: skip
+                inputs[f"{split}_coarse"] = [self._data_file(b, t, coarse=True) for b, t in found]
         return inputs
+
+    @staticmethod
+    def _data_file(boundary: str | None, trajectory: Trajectory, coarse: bool) -> str:
+        """The simulation (or coarse) file of a periodic run (boundary None) or a walled one."""
+        re, seed = trajectory.reynolds_number, trajectory.seed
+        if boundary is None:
+            return paths.coarse_file(re, seed) if coarse else paths.simulation_file(re, seed)
+        if coarse:
+            return paths.boundary_coarse_file(boundary, re, seed)
+        return paths.boundary_simulation_file(boundary, re, seed)
 
     def train_settings(self, task: str, model: str) -> TrainSettings:
         """The job's training settings: the CRPS settings only for a model trained on the CRPS
@@ -231,11 +258,17 @@ class StudyPlan:
                 wildcards = {"task": label, "model": model}
                 outputs = tuple(paths.train_file(p, label, model)
                                 for p in (paths.MODEL, paths.HISTORY, paths.TRAIN_JOB))  # fmt: skip
+                walls = MODEL_KINDS[model].walls
+                reynolds = study.reynolds_numbers.train
+                if walls:  # the training Re among those of the wall-bounded runs
+                    reynolds = tuple(sorted({t.reynolds_number
+                                             for _, t in self.wall_training_trajectories()}))  # fmt: skip
                 job = TrainJob(label, model, self.train_settings(label, model), tasks,
                                tuple(study.data.patch(t) for t in tasks),
-                               study.data.reynolds_scale, study.reynolds_numbers.train,
-                               study.seeds.train, study.seeds.validation)  # fmt: skip
-                inputs = {**self._split_inputs(tasks), "statistics": paths.STATISTICS}
+                               study.data.reynolds_scale, reynolds, study.seeds.train,
+                               study.seeds.validation,
+                               study.held_out_boundary.boundaries if walls else ("periodic",))  # fmt: skip
+                inputs = {**self._split_inputs(tasks, walls), "statistics": paths.STATISTICS}
                 if job.settings.init_from is not None:  # fine-tuning: the trained weights
                     inputs["init_model"] = paths.train_file(paths.MODEL, label,
                                                             job.settings.init_from)  # fmt: skip

@@ -191,7 +191,7 @@ def _model_rules(config: StudyConfiguration) -> list[str]:
                 f"('train.tasks' = {list(train.tasks)}, 'train.models' = {list(train.models)}); "
                 f"allowed: {', '.join(dict.fromkeys(trained))}"
             )
-    problems += _fine_tuning_rules(train)
+    problems += _fine_tuning_rules(train) + _walls_rules(config)
     if problems:
         return problems
     for task in train.tasks:
@@ -210,6 +210,24 @@ def _model_rules(config: StudyConfiguration) -> list[str]:
                     f"'{key}' = {patch} does not fit the '{size}' {backbone} backbone "
                     f"('{where}'): {error}; allowed: a patch size divisible by its down-samplings"
                 )
+    return problems
+
+
+def _walls_rules(config: StudyConfiguration) -> list[str]:
+    """A model trained on walls (`ModelKind.walls`) needs wall-bounded training trajectories:
+    a held-out boundary, and a training Reynolds number among its Reynolds numbers."""
+    held_out, problems = config.held_out_boundary, []
+    for model in (m for m in config.train.models if MODEL_KINDS[m].walls):
+        training = [re for re in held_out.reynolds_numbers if re in config.reynolds_numbers.train]
+        if not held_out.boundaries or not training:
+            problems.append(
+                f"'train.models' has '{model}', which trains on the wall-bounded trajectories, but "
+                f"'held_out_boundary.boundaries' = {list(held_out.boundaries)} and "
+                f"'held_out_boundary.reynolds_numbers' = "
+                f"{[reynolds_label(re) for re in held_out.reynolds_numbers]}; allowed: a boundary "
+                "and at least one of 'reynolds_numbers.train' "
+                f"({[reynolds_label(re) for re in config.reynolds_numbers.train]}) among them"
+            )
     return problems
 
 

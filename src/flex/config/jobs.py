@@ -74,8 +74,9 @@ class StatisticsJob:
 class TrainJob:
     """One (task, model): its settings, the tasks it learns with the patch side of each, its Re
     scale, and the trajectories of the training and validation splits (held-out Re and test
-    seeds are not in it). `task` labels the job: the task, or `flex.kinds.MULTITASK` for a
-    multi-task model, which learns all the study's `tasks` at once."""
+    seeds are not in it) under `boundaries` (`BOUNDARIES`: the periodic box, or the held-out
+    boundaries for a model trained on walls). `task` labels the job: the task, or
+    `flex.kinds.MULTITASK` for a multi-task model, which learns all the study's `tasks` at once."""
 
     task: str
     model: str
@@ -86,6 +87,7 @@ class TrainJob:
     train_reynolds_numbers: tuple[float, ...]
     train_seeds: tuple[int, ...]
     validation_seeds: tuple[int, ...]
+    boundaries: tuple[str, ...] = ("periodic",)
 
     def patch(self, task: str) -> int:
         """The patch side of `task`'s examples."""

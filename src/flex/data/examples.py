@@ -15,7 +15,8 @@ model learns the residual `target - base` (`residual`).
 Modes (docs/method.md, "Data"):
 - `train`: `examples_per_epoch` random patches; each draws a trajectory, a time and a corner from
   a generator seeded by (seed, epoch, index), so an example is the same whatever the number of
-  DataLoader workers. Corners wrap periodically; for `sr` they lie on the coarse grid (multiples
+  DataLoader workers. Corners wrap periodically (but never across the walls of a wall-bounded
+  trajectory, whose file records its `boundary`); for `sr` they lie on the coarse grid (multiples
   of the coarsening factor) so that the coarse patch is the coarse field's own, for `fc` anywhere.
 - `evaluate`: every `evaluation_stride`-th valid time of every trajectory, each tiled by
   non-overlapping patches.
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import netCDF4
@@ -108,12 +109,16 @@ def split_files(split: str, fine: list[Path], coarse: list[Path] | None = None,
     return out
 
 
-def random_location(rng: np.random.Generator, times: list[range], grid: int,
-                    stride: int) -> tuple[int, int, int, int]:  # fmt: skip
+def random_location(rng: np.random.Generator, times: list[range], grid: int, stride: int,
+                    walled: Sequence[bool] = (), patch: int = 0) -> tuple[int, int, int, int]:  # fmt: skip
     """(file, time, y0, x0): a trajectory, one of its `times[file]`, and a corner on the grid
-    of multiples of `stride`, drawn from `rng`."""
+    of multiples of `stride`, drawn from `rng`. Where `walled[file]` (walls at y = 0 and L), the
+    patch of side `patch` never wraps across them: y0 <= grid - patch."""
     f = int(rng.integers(len(times)))
     t = int(times[f][rng.integers(len(times[f]))])
+    if f < len(walled) and walled[f]:
+        y0 = int(rng.integers((grid - patch) // stride + 1)) * stride
+        return f, t, y0, int(rng.integers(grid // stride)) * stride
     y0, x0 = (int(c) * stride for c in rng.integers(grid // stride, size=2))
     return f, t, y0, x0
 
@@ -153,7 +158,8 @@ def residual(example: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 class TaskExamples(torch.utils.data.Dataset):
-    """Examples of one task from the trajectories of one split (see the module docstring)."""
+    """Examples of one task from the trajectories of one split (see the module docstring);
+    `boundaries`, where given, are those the files may record (others are refused)."""
 
     def __init__(
         self,
@@ -171,6 +177,7 @@ class TaskExamples(torch.utils.data.Dataset):
         evaluation_stride: int = 1,
         variable: str = "vorticity",
         horizon: int = 1,
+        boundaries: Collection[str] | None = None,
     ) -> None:
         if task not in TASKS or mode not in MODES:
             raise ValueError(f"task {task!r} / mode {mode!r}: allowed {TASKS} / {MODES}")
@@ -191,7 +198,8 @@ class TaskExamples(torch.utils.data.Dataset):
         self.mean, self.std = normalisation
         self.examples_per_epoch, self.seed, self.epoch = examples_per_epoch, seed, 0
         self.patch, self.horizon, self.stride = patch_size, horizon, evaluation_stride
-        self.factor = 1
+        self.factor, self.boundaries = 1, None if boundaries is None else tuple(boundaries)
+        self._walled: list[bool] = []
         self._grid, self._lengths = self._inspect(allowed)
         self._index = self._evaluation_index() if mode == "evaluate" else []
         self._files = _LazyFiles()
@@ -209,9 +217,16 @@ class TaskExamples(torch.utils.data.Dataset):
                         check_membership([recorded], self.split, allowed)
                     except ValueError as error:
                         raise StageFailure(f"{path}: {error}") from error
+                    boundary = str(ds.attrs.get("boundary", "periodic"))
+                    if self.boundaries is not None and boundary not in self.boundaries:
+                        raise StageFailure(
+                            f"{path} lies under the boundary {boundary!r}; allowed here: "
+                            f"{', '.join(self.boundaries)}"
+                        )
                     if path == f.fine:
                         lengths.append(ds.sizes["time"])
                         grids.add(ds.sizes["y"])
+                        self._walled.append(boundary != "periodic")
                     else:
                         factors.add(int(ds.attrs["coarsen_factor"]))
         if len(grids) != 1 or len(factors) > 1:
@@ -258,7 +273,7 @@ class TaskExamples(torch.utils.data.Dataset):
             return self._index[index]
         return random_location(np.random.default_rng((self.seed, self.epoch, index)),
                                [self.valid_times(n) for n in self._lengths], self._grid,
-                               self.corner_stride)  # fmt: skip
+                               self.corner_stride, self._walled, self.patch)  # fmt: skip
 
     def _normalised(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy((array - self.mean) / self.std).float()

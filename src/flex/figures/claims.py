@@ -19,7 +19,8 @@ made to hold.
 - held-out boundary (when the study has wall-bounded test trajectories): between no-slip walls,
   which no model was trained on, the main model beats the trivial baseline (RFNE), and its RFNE
   relative to the trivial baseline's is at most `BOUNDARY_TOLERANCE` above that ratio in the
-  periodic box at the same Reynolds numbers.
+  periodic box at the same Reynolds numbers; and, with a model trained on the wall-bounded
+  trajectories (`flex_walls`), whether that training beats the main model's zero-shot RFNE there.
 
 Each row also gives the relative difference (main - compared) / compared, so that a verdict
 decided by a fraction of a percent reads as what it is: the study has one test trajectory per
@@ -39,7 +40,7 @@ from flex.config import BOUNDARY_SPLIT
 from flex.figures.calibration_study import SPREAD_SKILL_RANGE, is_calibrated
 from flex.figures.tables import table_rows
 from flex.io.netcdf import atomic_output
-from flex.kinds import TRIVIAL
+from flex.kinds import MODEL_KINDS, TRIVIAL
 
 HELD_OUT_TOLERANCE = 0.10
 """Relative error (to the trivial baseline) on held-out Reynolds numbers may exceed the
@@ -155,6 +156,12 @@ def _boundary(summary: xr.Dataset, task: str, main: str) -> list[dict]:
         rows.append(_row("unseen boundary as good as the periodic box", task,
                          f"{BOUNDARY_SPLIT} vs box", f"rfne / {trivial}'s", ratio_walls,
                          ratio_box, ratio_walls <= ratio_box * (1 + BOUNDARY_TOLERANCE)))  # fmt: skip
+    for model in sorted(set(walled.model.values.tolist())):
+        if model in MODEL_KINDS and MODEL_KINDS[model].walls:
+            trained = _mean_rfne(summary, task, model, "boundary", BOUNDARY_SPLIT, reynolds)
+            rows.append(_row(f"training on walls ({model}) beats zero-shot {main}", task,
+                             BOUNDARY_SPLIT, "rfne", trained, walls[main],
+                             trained < walls[main]))  # fmt: skip
     return rows
 
 

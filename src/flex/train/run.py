@@ -150,7 +150,8 @@ def _examples(job: TrainJob, split: str, fine, coarse, seeds, normalisation, cou
     files = split_files(split, fine, coarse if "sr" in job.tasks else None)
     parts = {task: TaskExamples(task, files, split, allowed, patch_size=job.patch(task),
                                 normalisation=normalisation, reynolds_scale=job.reynolds_scale,
-                                mode="train", examples_per_epoch=count, seed=seed)
+                                mode="train", examples_per_epoch=count, seed=seed,
+                                boundaries=job.boundaries)
              for task in job.tasks}  # fmt: skip
     if MODEL_KINDS[job.model].multitask:
         return MultiTaskExamples(parts, count, seed)
