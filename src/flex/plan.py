@@ -296,11 +296,8 @@ class StudyPlan:
         re, seed = trajectory.reynolds_number, trajectory.seed
         eta = sample.eta if eta is None else eta
         name = paths.sample_name(task, model, re, seed, variable, steps, boundary, eta)
-        if boundary is None:
-            fine, coarse = paths.simulation_file(re, seed), paths.coarse_file(re, seed)
-        else:
-            fine = paths.boundary_simulation_file(boundary, re, seed)
-            coarse = paths.boundary_coarse_file(boundary, re, seed)
+        fine = self._data_file(boundary, trajectory, coarse=False)
+        coarse = self._data_file(boundary, trajectory, coarse=True)
         inputs = {"fine": fine, **({"coarse": coarse} if task == "sr" else {})}
         trivial = model == TRIVIAL[task]
         if not trivial:
