@@ -132,6 +132,28 @@ def test_the_walls_overlay_adds_the_wall_bounded_runs_and_the_fine_tuned_flex(wo
         assert all("/channel/" in path for path in job.inputs["train_fine"])
 
 
+def test_the_crps_overlay_adds_flex_crps_fine_tuned_from_flex_to_the_calibration_study(workdir):
+    """config/crps.yaml over the default study: one training job per task that starts from that
+    task's FLEX; its samples on every test trajectory at the study's steps and in the steps study
+    at the steps it was trained through only; nothing else more."""
+    default, crps = ROOT / "config/config.yaml", ROOT / "config/crps.yaml"
+    dry = ("-n", "--cores", "2", "--configfile", str(default))
+    plain = job_counts(snakemake(workdir, *dry).stdout)
+    both = job_counts(snakemake(workdir, *dry, str(crps)).stdout)
+    study = read_yaml(default)
+    tasks = study["train"]["tasks"]
+    assert study["train"]["defaults"]["crps_steps"] in study["sample"]["steps_study"]
+    added = len(tasks) * 2 * _test_trajectories(study)  # main samples + steps study at its steps
+    assert both.pop("train") - plain.pop("train") == len(tasks)
+    assert both.pop("sample") - plain.pop("sample") == added
+    assert both.pop("evaluate") - plain.pop("evaluate") == added
+    assert both == plain
+    plan = StudyPlan(load_study(layered(study, read_yaml(crps)), SCHEMA))
+    for task in tasks:
+        job = plan.job("train", {"task": task, "model": "flex_crps"})
+        assert job.inputs["init_model"] == f"results/train/{task}/flex/model.pt"
+
+
 def test_slurm_profile_dry_run_gives_gpu_rules_a_gpu(workdir):
     done = snakemake(workdir, "-n", "--cores", "all", "--profile", "slurm")
     text = done.stdout + done.stderr
