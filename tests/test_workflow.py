@@ -45,6 +45,17 @@ def job_counts(output: str, by_plan_rule: bool = True) -> dict[str, int]:
     return counts
 
 
+DEFAULT = ROOT / "config/config.yaml"
+"""The default study, the base of the overlays in config/."""
+
+
+def overlay_job_counts(workdir: Path, overlay: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """Dry-run job counts of the default study without and with `overlay` given after it."""
+    dry = ("-n", "--cores", "2", "--configfile", str(DEFAULT))
+    plain = job_counts(snakemake(workdir, *dry).stdout)
+    return plain, job_counts(snakemake(workdir, *dry, str(overlay)).stdout)
+
+
 def expected_trajectories(config: dict) -> int:
     reynolds, seeds = config["reynolds_numbers"], config["seeds"]
     train_runs = len(reynolds["train"]) * (len(seeds["train"]) + len(seeds["validation"]))
@@ -92,11 +103,9 @@ def test_the_cuda_overlay_selects_existing_environments_and_a_missing_one_is_nam
 def test_the_samplers_overlay_adds_ancestral_ddim_to_the_steps_study_only(workdir):
     """config/samplers.yaml over the default study: one more sampler in the steps study, i.e.
     tasks x steps x test trajectories more sample and evaluate jobs, and nothing else more."""
-    default = ROOT / "config/config.yaml"
-    dry = ("-n", "--cores", "2", "--configfile", str(default))
-    plain = job_counts(snakemake(workdir, *dry).stdout)
-    both = job_counts(snakemake(workdir, *dry, str(ROOT / "config/samplers.yaml")).stdout)
-    study, overlay = read_yaml(default), read_yaml(ROOT / "config/samplers.yaml")
+    samplers = ROOT / "config/samplers.yaml"
+    plain, both = overlay_job_counts(workdir, samplers)
+    study, overlay = read_yaml(DEFAULT), read_yaml(samplers)
     overlay_etas = overlay["sample"]["steps_study_etas"]
     added_etas = len(overlay_etas) - len(study["sample"]["steps_study_etas"])
     added = (added_etas * len(study["train"]["tasks"]) * len(study["sample"]["steps_study"])
@@ -111,11 +120,9 @@ def test_the_walls_overlay_adds_the_wall_bounded_runs_and_the_fine_tuned_flex(wo
     """config/walls.yaml over the default study: the wall-bounded runs (train, validation and
     test seeds at its training Re, the test seed at the others), one fine-tuning job per task
     that starts from that task's FLEX, and the periodic jobs as they were."""
-    default, walls = ROOT / "config/config.yaml", ROOT / "config/walls.yaml"
-    dry = ("-n", "--cores", "2", "--configfile", str(default))
-    plain = job_counts(snakemake(workdir, *dry).stdout)
-    both = job_counts(snakemake(workdir, *dry, str(walls)).stdout)
-    study, overlay = read_yaml(default), read_yaml(walls)["held_out_boundary"]
+    walls = ROOT / "config/walls.yaml"
+    plain, both = overlay_job_counts(workdir, walls)
+    study, overlay = read_yaml(DEFAULT), read_yaml(walls)["held_out_boundary"]
     training = [
         re for re in overlay["reynolds_numbers"] if re in study["reynolds_numbers"]["train"]
     ]
@@ -136,11 +143,9 @@ def test_the_crps_overlay_adds_flex_crps_fine_tuned_from_flex_to_the_calibration
     """config/crps.yaml over the default study: one training job per task that starts from that
     task's FLEX; its samples on every test trajectory at the study's steps and in the steps study
     at the steps it was trained through only; nothing else more."""
-    default, crps = ROOT / "config/config.yaml", ROOT / "config/crps.yaml"
-    dry = ("-n", "--cores", "2", "--configfile", str(default))
-    plain = job_counts(snakemake(workdir, *dry).stdout)
-    both = job_counts(snakemake(workdir, *dry, str(crps)).stdout)
-    study = read_yaml(default)
+    crps = ROOT / "config/crps.yaml"
+    plain, both = overlay_job_counts(workdir, crps)
+    study = read_yaml(DEFAULT)
     tasks = study["train"]["tasks"]
     assert study["train"]["defaults"]["crps_steps"] in study["sample"]["steps_study"]
     added = len(tasks) * 2 * _test_trajectories(study)  # main samples + steps study at its steps
