@@ -105,9 +105,11 @@ def _distributed(ranks_from_slurm: bool = False) -> tuple[int, int, int]:
 
 
 def _global_mean(value: torch.Tensor, world: int) -> float:
-    """The mean of `value` over the ranks (the loss of the global batch of equal parts)."""
+    """The mean of `value` over the ranks (the loss of the global batch of equal parts), as a
+    number outside the autograd graph."""
+    value = value.detach()
     if world > 1:
-        value = value.detach().clone()
+        value = value.clone()
         dist.all_reduce(value)
         value /= world
     return float(value)
