@@ -80,8 +80,11 @@ def run_under_slurm(workdir: Path, env: dict, *args: str) -> subprocess.Complete
         sys.executable, "-m", "snakemake", "--cores", "all", "--profile", "slurm", *CI_FLAGS, *args,
     ]  # fmt: skip
     done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
-    # Whatever happened, leave no job of this directory behind on the cluster.
-    subprocess.run(["scancel", "--quiet", "--user", str(os.getuid())], env=env, check=False)
+    # Whatever happened, leave no job of this run behind on the cluster (its jobs are named by its
+    # run ID; the user's other jobs, on a real cluster, are not the test's to cancel).
+    run_id = re.search(r"SLURM run ID: (\S+)", done.stdout + done.stderr)
+    if run_id is not None:
+        subprocess.run(["scancel", "--quiet", "--name", run_id[1]], env=env, check=False)
     return done
 
 
