@@ -73,6 +73,12 @@ def slurm_env() -> dict[str, str]:
     return env
 
 
+def run_id(output: str) -> str | None:
+    """The run ID a Snakemake run under the Slurm plugin prints (it names the run's jobs)."""
+    found = re.search(r"SLURM run ID: (\S+)", output)
+    return None if found is None else found[1]
+
+
 def run_under_slurm(workdir: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     """`snakemake --cores all --profile slurm ARGS` in `workdir`, killed if it outlives the bound."""
     command = [
@@ -82,9 +88,9 @@ def run_under_slurm(workdir: Path, env: dict, *args: str) -> subprocess.Complete
     done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
     # Whatever happened, leave no job of this run behind on the cluster (its jobs are named by its
     # run ID; the user's other jobs, on a real cluster, are not the test's to cancel).
-    run_id = re.search(r"SLURM run ID: (\S+)", done.stdout + done.stderr)
-    if run_id is not None:
-        subprocess.run(["scancel", "--quiet", "--name", run_id[1]], env=env, check=False)
+    name = run_id(done.stdout + done.stderr)
+    if name is not None:
+        subprocess.run(["scancel", "--quiet", "--name", name], env=env, check=False)
     return done
 
 
@@ -159,23 +165,23 @@ def test_every_job_goes_through_sbatch_in_groups_and_completes(slurm_results):
     assert (workdir / "results/evaluate/summary.csv").exists()
 
 
-def _job_records(env: dict, run_id: str) -> list[dict[str, str]]:
-    """`scontrol show job -o` records of one Snakemake run (jobs are named by its run ID and kept
-    MinJobAge seconds after they end: one hour on the local cluster)."""
+def _job_records(env: dict, name: str | None) -> list[dict[str, str]]:
+    """`scontrol show job -o` records of one Snakemake run (jobs are named by its run ID, `name`,
+    and kept MinJobAge seconds after they end: one hour on the local cluster)."""
+    assert name is not None, "the run printed no SLURM run ID"
     shown = subprocess.run(["scontrol", "show", "job", "-o"], env=env, capture_output=True,
                            text=True, check=True).stdout  # fmt: skip
     records = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in shown.splitlines()]
-    return [record for record in records if record.get("JobName") == run_id]
+    return [record for record in records if record.get("JobName") == name]
 
 
 def test_gpu_rules_get_a_gpu_from_slurm_and_the_code_runs_on_the_cpu(slurm_results, slurm_env):
     workdir, done = slurm_results
     text = done.stdout + done.stderr
-    run_id = re.search(r"SLURM run ID: (\S+)", text)[1]
+    records = _job_records(slurm_env, run_id(text))
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     gpu_rules = {rule for rule, resources in profile["set-resources"].items()
                  if "cpus_per_gpu" in resources}  # fmt: skip
-    records = _job_records(slurm_env, run_id)
     assert len(records) == len(re.findall(r"has been submitted with SLURM jobid", text))
     group_rules = {f"{group}_{rule}": rule for rule, (group, _) in profile_groups().items()}
     for record in records:
@@ -297,15 +303,13 @@ def test_training_on_two_gpus_runs_two_ranks_through_sbatch_and_resumes(
     killed_at = _checkpoint_step(folder / "checkpoint.pt")
     assert 4 <= killed_at < TRAINING_STEPS, text[-3000:]
     assert not (folder / "model.pt").exists()
-    run_id = re.search(r"SLURM run ID: (\S+)", text)[1]
-    (record,) = _job_records(slurm_env, run_id)
+    (record,) = _job_records(slurm_env, run_id(text))
     assert record["TresPerJob"] in ("gres/gpu:2", "gres:gpu:2") and record["NumTasks"] == "1"
 
     tasks = ("train:nodes=1", "train:tasks_per_node=2", "train:mpi=srun")
     done = run_under_slurm(workdir, slurm_env, *arguments, *two_gpus, *tasks)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    run_id = re.search(r"SLURM run ID: (\S+)", done.stdout + done.stderr)[1]
-    (record,) = _job_records(slurm_env, run_id)
+    (record,) = _job_records(slurm_env, run_id(done.stdout + done.stderr))
     assert record["TresPerJob"] in ("gres/gpu:2", "gres:gpu:2") and record["NumTasks"] == "2"
     # Progress bar (stderr) and messages (stdout) share the log: bytes may interleave.
     log = (workdir / "logs/train/fc_flex.log").read_text(errors="replace")
