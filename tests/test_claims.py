@@ -131,6 +131,20 @@ def test_the_boundary_claim_compares_the_walls_with_the_box_at_the_same_reynolds
     assert not any("walls" in r["claim"] for r in claim_rows(summary(), ("sr",), "flex"))
 
 
+def test_training_on_walls_is_judged_against_zero_shot_and_against_the_same_training_in_the_box():
+    walls = {"flex": 0.30, "bicubic": 0.70, "flex_walls": 0.27, "flex_continued": 0.25}
+    found = verdicts(claim_rows(with_walls(walls), ("sr",), "flex"))
+    split = "held_out_boundary"
+    assert found[("training on walls (flex_walls) beats zero-shot flex", split, "rfne")] == "holds"
+    control = "training on walls (flex_walls) beats the same training in the box (flex_continued)"
+    assert found[(control, split, "rfne")] == "does not hold"  # 0.27 against 0.25
+    found = verdicts(claim_rows(with_walls({**walls, "flex_continued": 0.29}), ("sr",), "flex"))
+    assert found[(control, split, "rfne")] == "holds"
+    without = verdicts(claim_rows(with_walls({"flex": 0.30, "bicubic": 0.70, "flex_walls": 0.27}),
+                                  ("sr",), "flex"))  # fmt: skip
+    assert not any("same training" in claim for claim, _, _ in without)
+
+
 def test_the_calibration_table_judges_each_method_against_deterministic_ddim_at_the_same_cost(
     tmp_path,
 ):

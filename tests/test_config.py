@@ -194,6 +194,21 @@ CROSS_FIELD = [
     (lambda c: c["train"].update(overrides={"fc/flex_raw": {"init_from": "flex",
                                                             "model_size": "small"}}),
      ["fc/flex_raw is 'small' but fc/flex is 'tiny'", "a model of the same model_size"]),
+    # the control of a fine-tuning continues another model: it has no training of its own
+    (lambda c: c["train"].update(models=["flex", "unet", "flex_continued"]),
+     ["'train.overrides['sr/flex_continued'].init_from' is not set",
+      "allowed: a single-task flex model of 'train.models' (flex)"]),
+    (lambda c: c["train"].update(models=["flex", "unet", "flex_continued"], overrides={
+        f"{t}/flex_continued": {"init_from": "unet"} for t in ("sr", "fc")}),
+     ["'train.overrides['fc/flex_continued'].init_from' = 'unet' for fc/flex_continued is not "
+      "allowed; allowed: another single-task flex model of 'train.models' (flex)"]),
+    (lambda c: (c["train"].update(models=["flex", "flex_walls", "flex_continued"], overrides={
+        f"{t}/{m}": {"init_from": "flex", "learning_rate": 1.0e-4}
+        for t in ("sr", "fc") for m in ("flex_walls", "flex_continued")}),
+                c["train"]["overrides"]["fc/flex_continued"].update(steps=9),
+                c["held_out_boundary"].update(reynolds_numbers=[40])),
+     ["'train.overrides['fc/flex_continued']' differs from 'train.overrides['fc/flex_walls']' in "
+      "steps (9 against 6)", "the same training on the periodic trajectories"]),
     # a model trained on walls needs wall-bounded runs at a training Reynolds number
     (lambda c: c["train"].update(models=["flex", "flex_walls"]),
      ["'train.models' has 'flex_walls', which trains on the wall-bounded trajectories",

@@ -86,9 +86,10 @@ def test_the_sample_stage_refuses_a_trajectory_of_another_boundary(tiny_results,
 @pytest.mark.slow
 def test_flex_walls_fine_tunes_on_wall_bounded_runs_through_the_workflow(tiny_results, tmp_path):
     """The tiny study, super-resolution only, plus `flex_walls` fine-tuned from `flex` on the
-    channel runs at a training Re: only the new jobs run (the periodic models are reused), the
-    model starts from flex's weights, learns from the channel files only, and is scored between
-    walls and in the box, with its claim in the claims table."""
+    channel runs at a training Re and its control `flex_continued` fine-tuned the same way on the
+    periodic runs: only the new jobs run (the periodic models are reused), both start from flex's
+    weights, each learns from its own files only, and both are scored between walls and in the
+    box, with their claims in the claims table."""
     import yaml
 
     from tests.conftest import (
@@ -103,22 +104,25 @@ def test_flex_walls_fine_tunes_on_wall_bounded_runs_through_the_workflow(tiny_re
     (tmp_path / "workflow").mkdir()
     workdir = with_the_tiny_results(tiny_results, link_workflow(tmp_path / "workflow"))
     raw = only_task(read_yaml(TINY), "sr")
-    raw["train"]["models"] = ["flex", "flex_walls"]
+    raw["train"]["models"] = ["flex", "flex_walls", "flex_continued"]
     raw["held_out_boundary"]["reynolds_numbers"] = [60, 160]
-    raw["train"]["overrides"] = {"sr/flex_walls": {"init_from": "flex", "steps": 4}}
+    raw["train"]["overrides"] = {f"sr/{model}": {"init_from": "flex", "steps": 4}
+                                 for model in ("flex_walls", "flex_continued")}  # fmt: skip
     config = tmp_path / "walls.yaml"
     config.write_text(yaml.safe_dump(raw))
     flex_model = workdir / "results/train/sr/flex/model.pt"
     before = flex_model.stat().st_mtime_ns
     snakemake(workdir, "--cores", "2", "--configfile", str(config))
     assert flex_model.stat().st_mtime_ns == before  # the periodic model is not retrained
-    log = (workdir / "logs/train/sr_flex_walls.log").read_text()
-    assert "starting from the weights of results/train/sr/flex/model.pt" in log
-    job = json.loads((workdir / "results/train/sr/flex_walls/job.json").read_text())
-    assert job["job"]["boundaries"] == ["channel"]
     summary = xr.open_dataset(workdir / "results/evaluate/summary.nc")
-    walled = summary.where((summary.model == "flex_walls") & (summary.study == "boundary"),
-                           drop=True)  # fmt: skip
-    assert sorted(set(walled.reynolds_number.values.tolist())) == [60.0, 160.0]
+    for model, boundaries in (("flex_walls", ["channel"]), ("flex_continued", ["periodic"])):
+        log = (workdir / f"logs/train/sr_{model}.log").read_text()
+        assert "starting from the weights of results/train/sr/flex/model.pt" in log
+        job = json.loads((workdir / f"results/train/sr/{model}/job.json").read_text())
+        assert job["job"]["boundaries"] == boundaries
+        walled = summary.where((summary.model == model) & (summary.study == "boundary"),
+                               drop=True)  # fmt: skip
+        assert sorted(set(walled.reynolds_number.values.tolist())) == [60.0, 160.0]
     claims = (workdir / "results/tables/claims.md").read_text()
     assert "training on walls (flex_walls) beats zero-shot flex" in claims
+    assert "beats the same training in the box (flex_continued)" in claims

@@ -118,8 +118,9 @@ def test_the_samplers_overlay_adds_ancestral_ddim_to_the_steps_study_only(workdi
 
 def test_the_walls_overlay_adds_the_wall_bounded_runs_and_the_fine_tuned_flex(workdir):
     """config/walls.yaml over the default study: the wall-bounded runs (train, validation and
-    test seeds at its training Re, the test seed at the others), one fine-tuning job per task
-    that starts from that task's FLEX, and the periodic jobs as they were."""
+    test seeds at its training Re, the test seed at the others), two fine-tuning jobs per task
+    that start from that task's FLEX (on the walls, and its control in the box), and the
+    periodic jobs as they were."""
     walls = ROOT / "config/walls.yaml"
     plain, both = overlay_job_counts(workdir, walls)
     study, overlay = read_yaml(DEFAULT), read_yaml(walls)["held_out_boundary"]
@@ -130,13 +131,17 @@ def test_the_walls_overlay_adds_the_wall_bounded_runs_and_the_fine_tuned_flex(wo
     walled = len(overlay["reynolds_numbers"]) * len(study["seeds"]["test"]) + len(training) * (
         len(study["seeds"]["train"]) + len(study["seeds"]["validation"]))  # fmt: skip
     assert both["simulate_boundary"] == both["coarsen_boundary"] == walled
-    assert both["train"] - plain["train"] == len(study["train"]["tasks"])
+    assert both["train"] - plain["train"] == 2 * len(study["train"]["tasks"])
     assert both["simulate"] == plain["simulate"] and both["coarsen"] == plain["coarsen"]
     plan = StudyPlan(load_study(layered(study, read_yaml(walls)), SCHEMA))
     for task in study["train"]["tasks"]:
         job = plan.job("train", {"task": task, "model": "flex_walls"})
         assert job.inputs["init_model"] == f"results/train/{task}/flex/model.pt"
         assert all("/channel/" in path for path in job.inputs["train_fine"])
+        control = plan.job("train", {"task": task, "model": "flex_continued"})
+        assert control.inputs["init_model"] == job.inputs["init_model"]
+        assert control.inputs["train_fine"] == plan.job("train", {"task": task, "model": "flex"}
+                                                        ).inputs["train_fine"]  # fmt: skip
 
 
 def test_the_crps_overlay_adds_flex_crps_fine_tuned_from_flex_to_the_calibration_study(workdir):

@@ -10,6 +10,7 @@
 | `uvit` | UViT | v of the residual (diffusion) | base + sampled r |
 | `flex_mt` | FLEX, multi-task | v of each task's residual, both tasks at once (diffusion) | base + r |
 | `flex_walls` | FLEX | as `flex`, trained on the wall-bounded trajectories (fine-tuning) | base + sampled r |
+| `flex_continued` | FLEX | as `flex`, more training in the box (`flex_walls` control) | base + sampled r |
 
 base = the up-sampled coarse field (sr) or the last frame (fc). Each task also has a trivial
 baseline that needs no training: `bicubic` (sr: the base itself) and `persistence` (fc: frame t at
@@ -21,6 +22,8 @@ others.
 `flex_walls` is `flex` trained on the training and validation trajectories of the held-out
 boundaries (`held_out_boundary`), usually fine-tuned from the periodic `flex` (`init_from`): the
 authors' fine-tune mode, to measure what a little wall-bounded data buys over zero-shot.
+`flex_continued` is its control: the same fine-tuning (`init_from`, required) on the periodic
+training trajectories, so that what the wall data buy is told apart from what more training buys.
 The configuration, the study plan, training and sampling all read these tables;
 nothing else lists model names. (No torch here: the workflow imports it at parse time.)
 """
@@ -52,6 +55,7 @@ class ModelKind:
     objective: str = "v"  # one of OBJECTIVES
     multitask: bool = False  # one model for all the study's tasks, trained on them jointly
     walls: bool = False  # trained on the held-out boundaries' trajectories, not the periodic ones
+    continued: bool = False  # trained further from `init_from` on the periodic trajectories only
 
 
 MODEL_KINDS = {
@@ -63,6 +67,7 @@ MODEL_KINDS = {
     "uvit": ModelKind("uvit", diffusion=True, residual=True),
     "flex_mt": ModelKind("flex", diffusion=True, residual=True, multitask=True),
     "flex_walls": ModelKind("flex", diffusion=True, residual=True, walls=True),
+    "flex_continued": ModelKind("flex", diffusion=True, residual=True, continued=True),
 }
 """The trained models (`train.models` chooses among them)."""
 

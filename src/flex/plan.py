@@ -33,6 +33,7 @@ from flex.config import (
     TrainSettings,
     to_dict,
 )
+from flex.config.checks import wall_training_reynolds_numbers
 from flex.data.splits import Trajectory, all_trajectories, trajectories
 from flex.figures import catalogue
 from flex.kinds import (
@@ -164,10 +165,9 @@ class StudyPlan:
             return []
         study = self.study
         held_out, seeds = study.held_out_boundary, study.seeds
-        reynolds = [re for re in held_out.reynolds_numbers if re in study.reynolds_numbers.train]
         return [(boundary, Trajectory(re, seed, split)) for boundary in held_out.boundaries
                 for split, split_seeds in (("train", seeds.train), ("validation", seeds.validation))
-                for re in reynolds for seed in split_seeds]  # fmt: skip
+                for re in wall_training_reynolds_numbers(study) for seed in split_seeds]  # fmt: skip
 
     @property
     def needs_coarse(self) -> bool:

@@ -7,6 +7,7 @@ does not fail later inside a job for a reason a user could have been told up fro
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
 from flex.config.sections import StudyConfiguration
@@ -191,7 +192,7 @@ def _model_rules(config: StudyConfiguration) -> list[str]:
                 f"('train.tasks' = {list(train.tasks)}, 'train.models' = {list(train.models)}); "
                 f"allowed: {', '.join(dict.fromkeys(trained))}"
             )
-    problems += _fine_tuning_rules(train) + _walls_rules(config)
+    problems += _fine_tuning_rules(train) + _walls_rules(config) + _control_rules(train)
     if problems:
         return problems
     for task in train.tasks:
@@ -213,13 +214,20 @@ def _model_rules(config: StudyConfiguration) -> list[str]:
     return problems
 
 
+def wall_training_reynolds_numbers(config: StudyConfiguration) -> list[float]:
+    """The Reynolds numbers of `held_out_boundary` that are also training ones: those at which a
+    model trained on walls (`ModelKind.walls`) has wall-bounded training runs. (Here, not on the
+    configuration's dataclasses, which every stage imports: the workflow alone reads it.)"""
+    train = config.reynolds_numbers.train
+    return [re for re in config.held_out_boundary.reynolds_numbers if re in train]
+
+
 def _walls_rules(config: StudyConfiguration) -> list[str]:
     """A model trained on walls (`ModelKind.walls`) needs wall-bounded training trajectories:
     a held-out boundary, and a training Reynolds number among its Reynolds numbers."""
     held_out, problems = config.held_out_boundary, []
     for model in (m for m in config.train.models if MODEL_KINDS[m].walls):
-        training = [re for re in held_out.reynolds_numbers if re in config.reynolds_numbers.train]
-        if not held_out.boundaries or not training:
+        if not held_out.boundaries or not wall_training_reynolds_numbers(config):
             problems.append(
                 f"'train.models' has '{model}', which trains on the wall-bounded trajectories, but "
                 f"'held_out_boundary.boundaries' = {list(held_out.boundaries)} and "
@@ -231,27 +239,57 @@ def _walls_rules(config: StudyConfiguration) -> list[str]:
     return problems
 
 
+def _control_rules(train) -> list[str]:
+    """A control (`ModelKind.continued`) trains exactly as each model trained on walls of its
+    task: the claims table calls it "the same training", so only the data may differ."""
+    problems = []
+    for task in train.tasks:
+        for control in (m for m in train.models if MODEL_KINDS[m].continued):
+            for model in (m for m in train.models if MODEL_KINDS[m].walls):
+                ours, theirs = train.settings(task, control), train.settings(task, model)
+                differ = [f"{f.name} ({getattr(ours, f.name)!r} against {getattr(theirs, f.name)!r})"
+                          for f in dataclasses.fields(ours)
+                          if getattr(ours, f.name) != getattr(theirs, f.name)]  # fmt: skip
+                if differ:
+                    problems.append(
+                        f"'train.overrides['{task}/{control}']' differs from "
+                        f"'train.overrides['{task}/{model}']' in {', '.join(differ)}; allowed: the "
+                        f"same settings ({control} is the control of {model}: the same training "
+                        "on the periodic trajectories)"
+                    )
+    return problems
+
+
 def _fine_tuning_rules(train) -> list[str]:
     """A job's `init_from` names another single-task model of the study with the same backbone
-    and size (its weights must fit), and no job starts, through a chain, from itself."""
+    and size (its weights must fit), and no job starts, through a chain, from itself; a model
+    that continues another's training (`ModelKind.continued`) has one."""
     problems, sources = [], {}
     single = [m for m in train.models if not MODEL_KINDS[m].multitask]
     for model in train.models:
         for task in dict.fromkeys(training_task(t, model) for t in train.tasks):
             job, source = f"{task}/{model}", train.settings(task, model).init_from
-            if source is None:
-                continue
-            overridden = "init_from" in train.overrides.get(job, {})
-            where = f"train.overrides['{job}']" if overridden else "train.defaults"
-            where += ".init_from"
             backbone = MODEL_KINDS[model].backbone
             allowed = [m for m in single if m != model and MODEL_KINDS[m].backbone == backbone]
             if MODEL_KINDS[model].multitask:
                 allowed = []  # a multi-task model is trained from scratch
+            if source is None:
+                if MODEL_KINDS[model].continued:
+                    problems.append(
+                        f"'train.overrides['{job}'].init_from' is not set, but {model} continues "
+                        "another model's training (from scratch it would repeat that model); "
+                        f"allowed: a single-task {backbone} model of 'train.models' "
+                        f"({', '.join(allowed) or 'none'})"
+                    )
+                continue
+            overridden = "init_from" in train.overrides.get(job, {})
+            where = f"train.overrides['{job}']" if overridden else "train.defaults"
+            where += ".init_from"
             if source not in allowed:
                 problems.append(
-                    f"'{where}' = '{source}' for {job} is not allowed; allowed: null, or another "
-                    f"single-task {backbone} model of 'train.models' ({', '.join(allowed) or 'none'})"
+                    f"'{where}' = '{source}' for {job} is not allowed; allowed: "
+                    f"{'' if MODEL_KINDS[model].continued else 'null, or '}another single-task "
+                    f"{backbone} model of 'train.models' ({', '.join(allowed) or 'none'})"
                 )
                 continue
             sizes = (train.settings(task, model).model_size,
