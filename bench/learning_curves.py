@@ -109,8 +109,10 @@ def run_all(commands: list[tuple[list[str], Path]], parallel: int) -> None:
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
+    """The numeric columns of a training history (not `task`, the task of each row)."""
     with open(path) as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [{k: float(v) for k, v in row.items() if k != "task"}
+                for row in csv.DictReader(handle)]  # fmt: skip
 
 
 def summary(runs: list[Run], output: Path) -> None:

@@ -1,5 +1,6 @@
 """The GPU check (bench/gpu_check.py), the wall-bounded solver's bench and the residual-stream
-probe run on the CPU at a small size."""
+probe run on the CPU at a small size; the learning curves' report reads the train stage's own
+history files."""
 
 from __future__ import annotations
 
@@ -70,3 +71,35 @@ def test_the_residual_stream_probe_tells_a_live_network_from_a_diverged_one():
     dead = measure(model, channels=2, size=32)
     assert dead["stream"][-1] > 1e4 * max(alive["stream"])
     assert max(dead["input_change"], dead["z_change"]) < 1e-3 * alive["output"]
+
+
+@pytest.mark.slow
+def test_the_learning_curves_report_reads_the_histories_the_train_stage_writes(
+    tiny_results, tmp_path
+):
+    """The table and figure of `bench/learning_curves.py --report-only` from the tiny study's
+    histories (written by the real train stage, a `task` column among the numbers): the RFNE at
+    every doubling of the validation steps, and the improvement over the last doubling."""
+    import csv
+    import shutil
+
+    runs = {"sr/flex/lion/2e-4": "sr_flex_lion_0.0002", "fc/unet/lion/2e-4": "fc_unet_lion_0.0002"}
+    for run, name in runs.items():
+        task, model = run.split("/")[:2]
+        (tmp_path / name).mkdir()
+        shutil.copy(tiny_results / f"results/train/{task}/{model}/history.csv", tmp_path / name)
+    done = subprocess.run(
+        [sys.executable, "bench/learning_curves.py", "--report-only", "--study-dir",
+         str(tiny_results), "--config", "tests/config/tiny.yaml", "--output", str(tmp_path),
+         "--figure", str(tmp_path / "curves.png"), "--runs", *runs],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    for name in runs.values():
+        with open(tmp_path / name / "history.csv") as handle:
+            rfne = {int(r["step"]): float(r["validation_rfne"]) for r in csv.DictReader(handle)}
+        (row,) = [line for line in done.stdout.splitlines() if line.startswith(f"| {name} ")]
+        first, last = min(rfne), 2 * min(rfne)  # validation every 3 of 6 steps: one doubling
+        assert f"{first}: {rfne[first]:.3f}, {last}: {rfne[last]:.3f}" in row
+        gain = (rfne[first] - rfne[last]) / rfne[first]
+        assert f"| {gain:+.1%} |" in row
