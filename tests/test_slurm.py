@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -286,16 +287,28 @@ def test_training_on_two_gpus_runs_two_ranks_through_sbatch_and_resumes(
     arguments = [target, "--retries", "0", "--configfile", "cpu.yaml"]
     command = [sys.executable, "-m", "snakemake", "--cores", "all", "--profile", "slurm", *CI_FLAGS,
                *arguments, *two_gpus]  # fmt: skip
-    first = subprocess.Popen(command, cwd=workdir, env=slurm_env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    first = subprocess.Popen(command, cwd=workdir, env={**slurm_env, "PYTHONUNBUFFERED": "1"},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    lines: list[str] = []  # the run's output so far, read beside it (its run ID names its job)
+
+    def read() -> None:
+        for line in first.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + KILL_AFTER_SECONDS
         while _checkpoint_step(folder / "checkpoint.pt") < 4 and first.poll() is None:
             assert time.monotonic() < deadline, "no checkpoint"
             time.sleep(0.5)
         # Slurm ends the job (as at its time limit); Snakemake reports the failure and exits.
-        subprocess.run(["scancel", "--quiet", "--user", str(os.getuid())], env=slurm_env)
-        text = first.communicate(timeout=600)[0]
+        name = run_id("".join(lines))
+        assert name is not None, "".join(lines)[-3000:]
+        subprocess.run(["scancel", "--quiet", "--name", name], env=slurm_env)
+        first.wait(timeout=600)
+        reader.join(timeout=60)
+        text = "".join(lines)
     finally:
         if first.poll() is None:
             first.kill()
