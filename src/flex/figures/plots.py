@@ -19,7 +19,7 @@ from flex.kinds import TRIVIAL, ZERO_SHOT_MODELS
 
 STYLE = {"flex": ("C0", "o"), "flex_raw": ("C1", "s"), "unet": ("C2", "^"),
          "regression": ("C3", "v"), "flex_crps": ("C4", "P"), "uvit": ("C5", "X"),
-         "flex_mt": ("C6", "*"), "flex_walls": ("C7", "h"), "flex_continued": ("C8", "d"),
+         "flex_mt": ("C6", "*"), "flex_walls": ("C9", "h"), "flex_continued": ("C8", "d"),
          "bicubic": ("0.4", "D"), "persistence": ("0.4", "D")}  # fmt: skip
 
 
