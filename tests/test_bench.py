@@ -46,7 +46,13 @@ def test_the_channel_bench_prints_the_ratio_for_each_grid():
     )  # fmt: skip
     (row,) = [line for line in done.stdout.splitlines() if line.startswith("| 16^2")]
     periodic, channel, ratio = (float(cell) for cell in row.strip("|").split("|")[1:])
-    assert periodic > 0 and channel > 0 and abs(ratio - channel / periodic) < 0.01
+    assert periodic > 0 and channel > 0
+    # the times are printed to 3 decimals (ms) and the ratio to 2, each rounded: at 16^2 a step
+    # takes a tenth of a millisecond, so the ratio of the printed times may differ from the
+    # printed ratio by more than its own rounding; it must lie within the rounding of all three
+    half = 0.0005
+    low, high = (channel - half) / (periodic + half), (channel + half) / max(periodic - half, 1e-9)
+    assert low - 0.005 <= ratio <= high + 0.005
 
 
 def test_the_residual_stream_probe_tells_a_live_network_from_a_diverged_one():
