@@ -165,9 +165,10 @@ class StudyPlan:
             return []
         study = self.study
         held_out, seeds = study.held_out_boundary, study.seeds
+        reynolds = wall_training_reynolds_numbers(study)
         return [(boundary, Trajectory(re, seed, split)) for boundary in held_out.boundaries
                 for split, split_seeds in (("train", seeds.train), ("validation", seeds.validation))
-                for re in wall_training_reynolds_numbers(study) for seed in split_seeds]  # fmt: skip
+                for re in reynolds for seed in split_seeds]  # fmt: skip
 
     @property
     def needs_coarse(self) -> bool:
