@@ -109,3 +109,42 @@ def test_the_learning_curves_report_reads_the_histories_the_train_stage_writes(
         assert f"{first}: {rfne[first]:.3f}, {last}: {rfne[last]:.3f}" in row
         gain = (rfne[first] - rfne[last]) / rfne[first]
         assert f"| {gain:+.1%} |" in row
+
+
+@pytest.mark.slow
+def test_the_study_time_report_accounts_for_every_job_of_the_tiny_run(tiny_results):
+    """bench/study_time.py on the Snakemake log of the tiny study's run: every job the plan made
+    is found with its rule, each lasted at least its own benchmark file's wall time (Snakemake
+    times the job inside its start and end, both logged to the second), the occupancy spans add
+    up to the wall and no more jobs ran at once than the run's --cores; and the run started
+    every training job before any sample job of a trained model (the data and training rules'
+    priority)."""
+    import csv
+
+    from bench import study_time
+
+    log = sorted((tiny_results / ".snakemake/log").glob("*.snakemake.log"))[0]
+    jobs = study_time.parse_log(log.read_text().splitlines())
+    outputs = {job.output: job for job in jobs}
+    benchmarks = {str(path.relative_to(tiny_results)): path
+                  for path in (tiny_results / "benchmarks").rglob("*.tsv")}  # fmt: skip
+    assert {job.benchmark for job in jobs if job.benchmark} == set(benchmarks)
+    assert len(jobs) == len(benchmarks) + 3  # and summary, figures, all
+    for job in jobs:
+        if job.benchmark:
+            with open(benchmarks[job.benchmark]) as handle:
+                seconds = float(next(csv.DictReader(handle, delimiter="\t"))["s"])
+            assert job.seconds >= seconds - 1.0, (job.benchmark, job.seconds, seconds)
+    assert {job.rule for job in jobs} >= {"simulate", "coarsen", "train", "sample", "evaluate"}
+    assert outputs["results/train/sr/flex/model.pt"].model == "sr/flex"
+    spans = study_time.occupancy(jobs)
+    wall = (max(j.end for j in jobs) - min(j.start for j in jobs)).total_seconds()
+    assert sum(spans.values()) == pytest.approx(wall)
+    assert max(n for n, s in spans.items() if s > 0) <= 2
+    # DATA_AND_TRAINING_PRIORITY: every training job started before the first sample job of a
+    # trained model (none of them is a fine-tuning job, which waits for another training)
+    trains = [job.start for job in jobs if job.rule == "train"]
+    samples = [job.start for job in jobs if job.rule == "sample"]
+    assert len(trains) == 11 and max(trains) <= min(samples)
+    text = study_time.report(jobs, cores=2, without="sr/flex/")
+    assert f"{len(jobs)} jobs" in text and "| train | " in text and "matching 'sr/flex/'" in text

@@ -8,6 +8,7 @@ rule coarsen:
         log_of("coarsen", "re{re}_seed{seed}"),
     benchmark:
         benchmark_of("coarsen", "re{re}_seed{seed}")
+    priority: DATA_AND_TRAINING_PRIORITY
     conda:
         ENVIRONMENTS["sim"]
     threads: 1
@@ -48,6 +49,7 @@ rule training_statistics:
         log_of("coarsen", "training_statistics"),
     benchmark:
         benchmark_of("coarsen", "training_statistics")
+    priority: DATA_AND_TRAINING_PRIORITY
     conda:
         ENVIRONMENTS["sim"]
     threads: 1

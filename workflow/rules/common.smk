@@ -54,6 +54,13 @@ ENVIRONMENTS = {
 }
 """Conda environment files by family (`--sdm conda`): `conda: ENVIRONMENTS["sim"]`."""
 
+DATA_AND_TRAINING_PRIORITY = 1
+"""Priority of the rules that make the data and train the models (simulate, coarsen,
+training_statistics, train) over the sample and evaluate jobs (0): every ready job of theirs
+starts before a sample job, so that all training jobs, the longest of a study, are under way
+before the short sample and evaluate jobs fill the cores, instead of one started last running
+alone at the end (bench/README.md, "Where the default study's time goes")."""
+
 EXECUTION = {rule: PLAN.execution(rule) for rule in EXECUTION_SECTIONS}
 """Execution settings per rule (JSON). Rules pass them as the resource `execution`, not as
 params: changing them reruns nothing (`--set-resources RULE:execution=...` overrides them)."""

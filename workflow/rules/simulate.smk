@@ -6,6 +6,7 @@ rule simulate:
         log_of("simulate", "re{re}_seed{seed}"),
     benchmark:
         benchmark_of("simulate", "re{re}_seed{seed}")
+    priority: DATA_AND_TRAINING_PRIORITY
     conda:
         ENVIRONMENTS["sim"]
     threads: 1

@@ -15,6 +15,7 @@ rule train:
         log_of("train", "{task}_{model}"),
     benchmark:
         benchmark_of("train", "{task}_{model}")
+    priority: DATA_AND_TRAINING_PRIORITY
     conda:
         ENVIRONMENTS["torch"]
     threads: 1
