@@ -85,8 +85,7 @@ def parse_log(lines: Iterable[str]) -> list[Job]:
 
 def occupancy(jobs: list[Job]) -> dict[int, float]:
     """Seconds of the wall during which n jobs ran at once, for each n."""
-    events = sorted([(j.start, 1) for j in jobs] + [(j.end, -1) for j in jobs],
-                    key=lambda e: (e[0], e[1]))  # fmt: skip
+    events = sorted([(j.start, 1) for j in jobs] + [(j.end, -1) for j in jobs])  # ends first
     spans: dict[int, float] = defaultdict(float)
     running, last = 0, events[0][0]
     for time, change in events:

@@ -262,8 +262,7 @@ class StudyPlan:
                 walls = MODEL_KINDS[model].walls
                 reynolds = study.reynolds_numbers.train
                 if walls:  # the training Re among those of the wall-bounded runs
-                    reynolds = tuple(sorted({t.reynolds_number
-                                             for _, t in self.wall_training_trajectories()}))  # fmt: skip
+                    reynolds = tuple(sorted(wall_training_reynolds_numbers(study)))
                 job = TrainJob(label, model, self.train_settings(label, model), tasks,
                                tuple(study.data.patch(t) for t in tasks),
                                study.data.reynolds_scale, reynolds, study.seeds.train,
