@@ -156,6 +156,12 @@ CROSS_FIELD = [
     (lambda c: (c["simulate"].update(num_snapshots=4), _sample(c, horizon=3)),
      ["'sample.horizon' = 3 needs 5 snapshots", "allowed: at least 5 snapshots or a horizon "
       "of at most 2"]),
+    (lambda c: c["simulate"].update(evaluation_num_snapshots=3),
+     ["'sample.horizon' = 2 needs 4 snapshots", "'simulate.evaluation_num_snapshots' = 3"]),
+    (lambda c: c["simulate"].update(num_snapshots=2, evaluation_num_snapshots=12),
+     ["forecasting training examples needs 3 snapshots", "'simulate.num_snapshots' = 2"]),
+    (lambda c: c["simulate"].update(evaluation_num_snapshots=0),
+     ["simulate.evaluation_num_snapshots"]),
     (lambda c: c["simulate"].update(time_step=0.5),
      ["'simulate.time_step' = 0.5 is longer than 'simulate.save_interval' = 0.2"]),
     (lambda c: c["simulate"].update(courant_abort=0.3),

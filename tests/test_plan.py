@@ -389,3 +389,35 @@ def test_held_out_boundary_trajectories_are_test_seeds_at_the_given_reynolds_num
     plan = plan_of(raw)
     assert plan.jobs("simulate_boundary") == plan.jobs("coarsen_boundary") == []
     assert "fig10_held_out_boundary" not in plan.figures()
+
+
+def test_validation_and_test_trajectories_save_the_evaluation_count_of_snapshots(raw):
+    """`simulate.evaluation_num_snapshots` shortens the validation and test trajectories (periodic
+    and between walls) only; each job holds its own count and none holds the other setting, and
+    the predicted sizes of the files follow."""
+    from flex.footprint import sample_count
+
+    raw["simulate"]["evaluation_num_snapshots"] = 8
+    plan = plan_of(raw)
+    seeds = raw["seeds"]
+    counts = {int(j.wildcards["seed"]): set() for j in plan.jobs("simulate")}
+    for job in [*plan.jobs("simulate"), *plan.jobs("simulate_boundary")]:
+        counts.setdefault(int(job.wildcards["seed"]), set()).add(job.job.simulate.num_snapshots)
+        assert job.job.simulate.evaluation_num_snapshots is None
+        assert json.loads(job.params)["simulate"]["evaluation_num_snapshots"] is None
+    assert counts == {seeds["train"][0]: {12}, seeds["validation"][0]: {8}, seeds["test"][0]: {8}}
+    assert plan.jobs("simulate_boundary")
+    # every patch of a test trajectory: an sr sample's snapshots 0, 3, 6 of 8 (stride 3) against
+    # 0, 3, 6, 9 of 12, four 32^2 tiles of the 64^2 grid each
+    raw["sample"]["max_samples"] = None
+    for count, patches in ((8, 12), (None, 16)):
+        raw["simulate"]["evaluation_num_snapshots"] = count
+        plan = plan_of(raw)
+        sample = next(j.job for j in plan.jobs("sample") if j.job.task == "sr"
+                      and j.job.model == "flex" and j.job.study == "main")  # fmt: skip
+        assert sample_count(sample, plan.study) == patches
+    # the training trajectories' jobs are those of a study without the setting
+    unchanged = changed_jobs(raw, lambda c: c["simulate"].update(evaluation_num_snapshots=12))
+    assert unchanged == {}
+    changed = changed_jobs(raw, lambda c: c["simulate"].update(evaluation_num_snapshots=8))
+    assert changed["simulate"] == 8 and changed["simulate_boundary"] == 1

@@ -100,6 +100,11 @@ KEYS = {
     "simulate.spinup_time": (3.0, EVERYTHING),
     "simulate.save_interval": (0.25, EVERYTHING),
     "simulate.num_snapshots": (13, EVERYTHING),
+    # the validation and test trajectories (3 + 5, and the one between walls), not the training
+    # ones: their statistics stay
+    "simulate.evaluation_num_snapshots": (8, {
+        "simulate": 8, "simulate_boundary": 1, "coarsen": 8, "coarsen_boundary": 1,
+        "train": 11, **SAMPLE}),
     "simulate.initial_peak_wavenumber": (3.0, EVERYTHING),
     "simulate.initial_max_velocity": (2.5, EVERYTHING),
     "simulate.jax_threefry_partitionable": (False, EVERYTHING),

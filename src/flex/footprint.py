@@ -75,9 +75,16 @@ def coarse_bytes(job: PlannedJob, study) -> dict[str, int]:
     from flex.coarsen.run import FIELDS
 
     coarse_grid = study.simulate.grid_size // job.job.coarsen.coarsen_factor
-    values = len(FIELDS) * study.simulate.num_snapshots * coarse_grid**2
+    snapshots = trajectory_snapshots(study, int(job.wildcards["seed"]))
+    values = len(FIELDS) * snapshots * coarse_grid**2
     return {job.outputs[0]: values * np.dtype(np.float32).itemsize
-            + study.simulate.num_snapshots * FLOAT64}  # fmt: skip
+            + snapshots * FLOAT64}  # fmt: skip
+
+
+def trajectory_snapshots(study, seed: int) -> int:
+    """Snapshots of a trajectory of `seed` (seeds are disjoint across splits): the training
+    count for a training seed, the evaluation count otherwise."""
+    return study.simulate.snapshots("train" if seed in study.seeds.train else "test")
 
 
 def model_parameters(job: TrainJob) -> int:
@@ -115,7 +122,7 @@ def sample_count(sample: SampleJob, study) -> int:
     from flex.data.examples import evaluation_index
     from flex.sample.run import evaluation_indices
 
-    patches = evaluation_index(sample.task, [study.simulate.num_snapshots],
+    patches = evaluation_index(sample.task, [trajectory_snapshots(study, sample.seed)],
                                study.simulate.grid_size, study.data.patch(sample.task),
                                sample.evaluation_snapshot_stride, sample.horizon)  # fmt: skip
     return len(evaluation_indices(len(patches), sample.max_samples))

@@ -184,12 +184,13 @@ class StudyPlan:
 
     def _plan_data(self) -> None:
         study = self.study
-        runs = sorted({(t.reynolds_number, t.seed) for t in all_trajectories(
+        runs = sorted({(t.reynolds_number, t.seed, t.split) for t in all_trajectories(
             study.reynolds_numbers, study.seeds)})  # fmt: skip
-        for re, seed in runs:
+        for re, seed, split in runs:
             wildcards = {"re": paths.reynolds_label(re), "seed": str(seed)}
             self._add("simulate", wildcards, {}, (paths.simulation_file(re, seed),),
-                      SimulationJob(study.physics, study.simulate, re, seed))  # fmt: skip
+                      SimulationJob(study.physics, study.simulate.for_split(split), re,
+                                    seed))  # fmt: skip
             if self.needs_coarse:
                 self._add("coarsen", wildcards, {"simulation": paths.simulation_file(re, seed)},
                           (paths.coarse_file(re, seed),), CoarsenJob(study.coarsen))  # fmt: skip
@@ -200,8 +201,8 @@ class StudyPlan:
             wildcards = {"boundary": boundary, "re": paths.reynolds_label(re), "seed": str(seed)}
             simulation = paths.boundary_simulation_file(boundary, re, seed)
             self._add("simulate_boundary", wildcards, {}, (simulation,),
-                      SimulationJob(study.physics, study.simulate, re, seed, boundary,
-                                    held_out.time_stepper))  # fmt: skip
+                      SimulationJob(study.physics, study.simulate.for_split(trajectory.split),
+                                    re, seed, boundary, held_out.time_stepper))  # fmt: skip
             if self.needs_coarse:
                 self._add("coarsen_boundary", wildcards, {"simulation": simulation},
                           (paths.boundary_coarse_file(boundary, re, seed),),

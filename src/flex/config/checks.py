@@ -316,27 +316,36 @@ def _fine_tuning_rules(train) -> list[str]:
 
 def _evaluation_patches(config: StudyConfiguration, task: str, horizon: int) -> int:
     """Evaluation patches per test trajectory (before `max_samples`)."""
-    snapshots = config.simulate.num_snapshots
+    snapshots = config.simulate.snapshots("test")
     times = range(0, snapshots) if task == "sr" else range(1, snapshots - horizon)
     tiles = (config.simulate.grid_size // config.data.patch(task)) ** 2
     return len(times[:: config.data.evaluation_snapshot_stride]) * tiles
 
 
 def _sample_rules(config: StudyConfiguration) -> list[str]:
-    sample, problems = config.sample, []
-    snapshots = config.simulate.num_snapshots
-    if "fc" in config.train.tasks:
-        horizons = {"sample.horizon": sample.horizon}
-        if sample.steps_study:
-            horizons["sample.steps_study_horizon"] = sample.steps_study_horizon
-        for key, horizon in horizons.items():
-            if snapshots < horizon + 2:
-                smaller = f" or a horizon of at most {snapshots - 2}" if snapshots > 2 else ""
-                problems.append(
-                    f"'{key}' = {horizon} needs {horizon + 2} snapshots per trajectory (frames "
-                    f"t-1, t and {horizon} lead(s)), but 'simulate.num_snapshots' = {snapshots}; "
-                    f"allowed: at least {horizon + 2} snapshots{smaller}"
-                )
+    sample, simulate, problems = config.sample, config.simulate, []
+    if "fc" not in config.train.tasks:
+        return problems
+    # frames t-1, t and the leads: the rollouts (and the steps study) of the test trajectories,
+    # one lead in a training or validation example
+    needs = {"sample.horizon": ("test", sample.horizon)}
+    if sample.steps_study:
+        needs["sample.steps_study_horizon"] = ("test", sample.steps_study_horizon)
+    needs["forecasting training examples"] = ("train", 1)
+    for what, (split, horizon) in needs.items():
+        snapshots = simulate.snapshots(split)
+        count_key = "simulate.num_snapshots"
+        if split != "train" and simulate.evaluation_num_snapshots is not None:
+            count_key = "simulate.evaluation_num_snapshots"
+        if snapshots < horizon + 2:
+            smaller = (f" or a horizon of at most {snapshots - 2}"
+                       if snapshots > 2 and what.startswith("sample.") else "")  # fmt: skip
+            subject = f"'{what}' = {horizon}" if what.startswith("sample.") else what
+            problems.append(
+                f"{subject} needs {horizon + 2} snapshots per trajectory (frames t-1, t and "
+                f"{horizon} lead(s)), but '{count_key}' = {snapshots}; allowed: at least "
+                f"{horizon + 2} snapshots{smaller}"
+            )
     return problems
 
 

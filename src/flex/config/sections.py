@@ -64,6 +64,7 @@ class SimulateConfig:
     spinup_time: float
     save_interval: float
     num_snapshots: int
+    evaluation_num_snapshots: int | None
     initial_peak_wavenumber: float
     initial_max_velocity: float
     jax_threefry_partitionable: bool
@@ -71,6 +72,22 @@ class SimulateConfig:
     resolution_max_enstrophy_fraction: float
     compression: str
     storage_tile: int
+
+    def snapshots(self, split: str) -> int:
+        """Snapshots saved per trajectory of `split` (`flex.data.splits.SPLITS`): `num_snapshots`
+        for training, `evaluation_num_snapshots` (when set) for validation and test, which need
+        only as many as their patches and rollouts read."""
+        if split == "train" or self.evaluation_num_snapshots is None:
+            return self.num_snapshots
+        return self.evaluation_num_snapshots
+
+    def for_split(self, split: str) -> SimulateConfig:
+        """The settings of one trajectory of `split`: `num_snapshots` its own count, the
+        evaluation count resolved away, so that a simulation job's parameters hold only what it
+        computes (a new evaluation count reruns no training trajectory)."""
+        return dataclasses.replace(
+            self, num_snapshots=self.snapshots(split), evaluation_num_snapshots=None
+        )
 
 
 @dataclasses.dataclass(frozen=True)
