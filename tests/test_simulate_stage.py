@@ -95,6 +95,22 @@ def test_same_seed_gives_identical_data_other_seed_does_not(trajectory, tiny_raw
         assert not np.allclose(a.vorticity.values, c.vorticity.values)
 
 
+def test_a_shorter_trajectory_is_the_start_of_the_longer_one(trajectory, tiny_raw, tmp_path):
+    """An evaluation trajectory of fewer snapshots (`simulate.evaluation_num_snapshots`) holds,
+    bit for bit, the first snapshots of the same run made longer: the count changes no step."""
+    job, path = trajectory
+    count = job.simulate.num_snapshots // 2
+    shorter = run(make_job(tiny_raw, 40.0, seed=11, num_snapshots=count),
+                  simulate_execution(tiny_raw), tmp_path / "short.nc", progress=False)  # fmt: skip
+    with (
+        xr.open_dataset(path, decode_times=False) as a,
+        xr.open_dataset(shorter, decode_times=False) as b,
+    ):
+        assert b.sizes["time"] == count
+        for name in ("time", "vorticity", "u", "v", "kinetic_energy", "courant_number"):
+            assert np.array_equal(a[name].values[:count], b[name].values), name
+
+
 def test_blow_up_names_the_run_and_leaves_no_file(tiny_raw, tmp_path):
     job = make_job(tiny_raw, reynolds_number=160.0, seed=11, time_step=0.2, spinup_time=0.0)
     output = tmp_path / "blowup.nc"
