@@ -153,7 +153,8 @@ def test_the_crps_overlay_adds_flex_crps_fine_tuned_from_flex_to_the_calibration
     study = read_yaml(DEFAULT)
     tasks = study["train"]["tasks"]
     assert study["train"]["defaults"]["crps_steps"] in study["sample"]["steps_study"]
-    added = len(tasks) * 2 * _test_trajectories(study)  # main samples + steps study at its steps
+    # main samples + steps study at its steps, and the main samples between walls
+    added = len(tasks) * (2 * _test_trajectories(study) + _walled_trajectories(study))
     assert both.pop("train") - plain.pop("train") == len(tasks)
     assert both.pop("sample") - plain.pop("sample") == added
     assert both.pop("evaluate") - plain.pop("evaluate") == added
